@@ -1,0 +1,3 @@
+"""blockaudit: check that ISP resolvers block what court orders require."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""The one error base: input the user can fix, reported as ``path:line: what is wrong``."""
+
+from __future__ import annotations
+
+
+class BlockauditError(Exception):
+    """Bad input, bad configuration or bad usage; the CLI prints it on one line and exits 2.
+
+    ``path`` and ``line`` (1-based) say where; ``message`` says what is wrong; ``hint``
+    optionally says how to fix it.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        text = f"{where}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class OrderError(BlockauditError):
+    """An order file is malformed or contradicts itself or another order."""
+
+
+class ResolverConfigError(BlockauditError):
+    """The resolver file or the system resolver configuration is unusable."""
+
+
+class UsageError(BlockauditError):
+    """The command line asks for something that cannot be done."""

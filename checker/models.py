@@ -1,0 +1,536 @@
+"""Frozen records and closed enums shared by every stage: orders, resolvers, observations, results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass, field
+from enum import Enum
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class OrderType(str, Enum):
+    """What kind of instrument the order is."""
+
+    TRO = "tro"
+    PRELIMINARY_INJUNCTION = "preliminary_injunction"
+    PERMANENT_INJUNCTION = "permanent_injunction"
+    ADMINISTRATIVE = "administrative"
+    TICKET = "ticket"
+    OTHER = "other"
+
+
+class Verification(str, Enum):
+    """Whether someone has read the order itself, or only reports of it."""
+
+    VERIFIED = "verified"
+    UNVERIFIED = "unverified"
+
+
+class DeadlineStart(str, Enum):
+    """The event a deadline duration counts from."""
+
+    ISSUED = "issued"
+    SERVED = "served"
+    NOTIFIED = "notified"
+
+
+class AmendmentKind(str, Enum):
+    """Whether an amendment adds targets to the order or removes them."""
+
+    ADD = "add"
+    REMOVE = "remove"
+
+
+class TargetKind(str, Enum):
+    """What a target names: a domain (checkable by DNS), an IP address or a URL (recorded only)."""
+
+    DOMAIN = "domain"
+    IP = "ip"
+    URL = "url"
+
+
+class Role(str, Enum):
+    """A subject resolver must block; a control tells what a name really is."""
+
+    SUBJECT = "subject"
+    CONTROL = "control"
+
+
+class Protocol(str, Enum):
+    """How a resolver is asked."""
+
+    UDP = "udp"
+    TCP = "tcp"
+    DOT = "dot"
+    DOH = "doh"
+
+
+class QueryKind(str, Enum):
+    """Why a name is asked: ordered names must be blocked, exemptions and canaries must not."""
+
+    ORDERED = "ordered"
+    EXEMPTION = "exemption"
+    CANARY = "canary"
+
+
+class Verdict(str, Enum):
+    """The judgement on one (query name, subject resolver)."""
+
+    BLOCKED = "blocked"
+    ACCESSIBLE = "accessible"
+    INCONCLUSIVE = "inconclusive"
+    DEAD = "dead"
+    OVERBLOCKED = "overblocked"
+
+
+class Method(str, Enum):
+    """How a resolver signalled a block."""
+
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SINKHOLE = "sinkhole"
+    BLOCKPAGE = "blockpage"
+    REFUSED = "refused"
+    DROP = "drop"
+
+
+class Reason(str, Enum):
+    """Why a result is inconclusive or dead."""
+
+    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    RCODE = "rcode"  # another error rcode (FORMERR, NOTIMP, ...)
+    NETWORK_ERROR = "network_error"
+    RESOLVER_UNHEALTHY = "resolver_unhealthy"
+    CONTROL_FAILED = "control_failed"
+    ANSWER_DIFFERS = "answer_differs"
+    NXDOMAIN_REWRITING = "nxdomain_rewriting"
+    NOT_FOUND = "not_found"  # dead: controls say NXDOMAIN
+    NO_ADDRESS = "no_address"  # dead: controls have no address records either
+    CONTROL_SINKHOLE = "control_sinkhole"  # dead: the real answer is itself a sinkhole address
+
+
+class Status(str, Enum):
+    """A roll-up of results for one resolver, operator, order or the whole run."""
+
+    COMPLIANT = "compliant"
+    NONCOMPLIANT = "noncompliant"
+    INCONCLUSIVE = "inconclusive"
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a fact about an order comes from."""
+
+    url: str
+    """Address of the document or report."""
+    note: str | None = None
+    """What the source says or is, in a few words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When the ordered blocking must be in place: a duration from an event, or a fixed time."""
+
+    within: dt.timedelta | None = None
+    """ISO 8601 duration after ``start`` (``P5D``, ``PT30M``)."""
+    within_text: str | None = None
+    """The duration as written, kept for reports."""
+    start: DeadlineStart | None = None
+    """The event ``within`` counts from."""
+    due: dt.datetime | None = None
+    """A fixed due time (UTC) instead of a duration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing an order or amendment names."""
+
+    kind: TargetKind
+    """Domain, IP or URL."""
+    value: str
+    """Normalised: A-label domain without trailing dot, canonical IP text, or the URL as given."""
+    subdomains: bool = False
+    """For a domain: every name below it must be blocked too."""
+    site: str | None = None
+    """The site the name belongs to, grouping domains a site hops between."""
+    line: int | None = None
+    """Line of the target in its file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """A later addition to or removal from an order's targets."""
+
+    id: str
+    """Unique within the order."""
+    date: dt.date
+    """When the amendment was made."""
+    kind: AmendmentKind
+    """Add or remove."""
+    targets: tuple[Target, ...]
+    """What it adds or removes."""
+    deadline: Deadline | None = None
+    """Deadline for the added targets, when it differs from the order's."""
+    notified: dt.datetime | None = None
+    """When the ISP was notified of the amendment."""
+    sources: tuple[Source, ...] = ()
+    """Where the amendment is reported."""
+    note: str | None = None
+    """Free text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A dated step in the case history (TRO, preliminary injunction, judgment...)."""
+
+    date: dt.date
+    """When it happened."""
+    what: str
+    """What happened."""
+    inferred: bool = False
+    """True when the date is inferred from reports rather than read from the docket."""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One court order or administrative order, as read from one file."""
+
+    id: str
+    """Unique slug, ``[a-z0-9-]``."""
+    title: str
+    """Caption of the case or title of the order."""
+    authority: str
+    """Court, regulator or body that issued it."""
+    jurisdiction: str
+    """ISO 3166 code."""
+    order_type: OrderType
+    """What kind of instrument it is."""
+    issued: dt.date
+    """Date of the order."""
+    verification: Verification
+    """Whether someone has read the order itself."""
+    valid_from: dt.date
+    """First day the order is in force."""
+    valid_until: dt.date | None
+    """Last day the order is in force; ``None``: indefinite."""
+    targets: tuple[Target, ...]
+    """Targets as first ordered (amendments not applied)."""
+    path: str
+    """File the order was read from."""
+    judge: str | None = None
+    """Judge, when known."""
+    case_number: str | None = None
+    """Docket or case number; ``None`` when not public: never guessed."""
+    sources: tuple[Source, ...] = ()
+    """Where the facts about the order come from."""
+    deadline: Deadline | None = None
+    """When blocking must be in place."""
+    served: dt.datetime | None = None
+    """When the order was served on the ISP."""
+    notified: dt.datetime | None = None
+    """When the ISP was notified of the order."""
+    exemptions: tuple[Target, ...] = ()
+    """Names that must stay reachable."""
+    amendments: tuple[Amendment, ...] = ()
+    """Later additions or removals, oldest first."""
+    inferred: tuple[str, ...] = ()
+    """Names of fields whose values are inferred rather than read from the order."""
+    events: tuple[Event, ...] = ()
+    """Case history."""
+    notes: str | None = None
+    """Free text about the order."""
+    plaintiffs: tuple[str, ...] = ()
+    """Parties who obtained the order."""
+    defendants: tuple[str, ...] = ()
+    """Parties the order is against."""
+    line: int = 1
+    """Line of the order's ``id`` in its file."""
+
+    def in_force(self, on: dt.date) -> bool:
+        """Whether the order binds on the given day."""
+        return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
+
+    def effective_targets(self) -> tuple[Target, ...]:
+        """Targets after every amendment, in order: additions appended, removals dropped."""
+        current: dict[tuple[TargetKind, str], Target] = {(t.kind, t.value): t for t in self.targets}
+        for amendment in self.amendments:
+            for target in amendment.targets:
+                key = (target.kind, target.value)
+                if amendment.kind is AmendmentKind.ADD:
+                    current[key] = target
+                else:
+                    current.pop(key, None)
+        return tuple(current.values())
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedName:
+    """A domain the loaded orders require blocked (or exempt), merged over every order naming it."""
+
+    domain: str
+    """Normalised domain."""
+    kind: QueryKind
+    """Ordered or exemption."""
+    subdomains: bool
+    """True when any order requires the names below it blocked too."""
+    orders: tuple[str, ...]
+    """Ids of every order that names it, sorted."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSet:
+    """Every order loaded for a run, with the names merged across them."""
+
+    orders: tuple[Order, ...]
+    """Orders sorted by id."""
+    names: tuple[OrderedName, ...]
+    """Ordered and exempt domains of the orders in force, sorted."""
+    not_checkable: tuple[tuple[str, Target], ...] = ()
+    """(order id, target) for IP and URL targets, which DNS cannot check."""
+    not_in_force: tuple[str, ...] = ()
+    """Ids of orders loaded but not in force on the run date; their names are not checked."""
+
+
+# --------------------------------------------------------------------------- resolvers
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSignals:
+    """How one resolver says "blocked", when it says so with data rather than an error."""
+
+    addresses: frozenset[IPAddress] = frozenset()
+    """Block-page or sinkhole addresses the resolver hands out."""
+    cnames: frozenset[str] = frozenset()
+    """Names the resolver points blocked names at (normalised, no trailing dot)."""
+    drop: bool = False
+    """The resolver drops blocked queries; only then is silence read as a block."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolver:
+    """One resolver to ask, as a subject or a control."""
+
+    name: str
+    """Unique name."""
+    operator: str
+    """Who runs it; results roll up per operator."""
+    host: str
+    """IP address (no brackets)."""
+    port: int
+    """Port."""
+    protocol: Protocol
+    """Transport."""
+    role: Role
+    """Subject or control."""
+    url: str | None = None
+    """DoH URL."""
+    tls_name: str | None = None
+    """Name to verify in the DoT/DoH certificate."""
+    block: BlockSignals = field(default_factory=BlockSignals)
+    """Block signals the resolver declares."""
+    qps: float | None = None
+    """At most this many queries a second."""
+    concurrency: int = 16
+    """At most this many queries in flight."""
+    line: int | None = None
+    """Line of the entry in the resolver file."""
+
+    @property
+    def address(self) -> str:
+        """The address as written in reports: ``ip:port`` or ``[ipv6]:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSet:
+    """Subjects, controls and canaries for one run."""
+
+    resolvers: tuple[Resolver, ...]
+    """Every resolver, in file order."""
+    canaries: tuple[str, ...]
+    """Names every healthy resolver resolves."""
+    path: str | None = None
+    """The file they came from; ``None`` for the system's resolvers."""
+
+    @property
+    def subjects(self) -> tuple[Resolver, ...]:
+        """Resolvers that must block."""
+        return tuple(r for r in self.resolvers if r.role is Role.SUBJECT)
+
+    @property
+    def controls(self) -> tuple[Resolver, ...]:
+        """Resolvers that tell what a name really is."""
+        return tuple(r for r in self.resolvers if r.role is Role.CONTROL)
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One resource record of a response, in presentation form."""
+
+    name: str
+    """Owner name, no trailing dot."""
+    type: str
+    """Record type mnemonic."""
+    ttl: int
+    """Time to live."""
+    data: str
+    """RDATA in presentation form."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedError:
+    """An Extended DNS Error (RFC 8914) carried in a response."""
+
+    code: int
+    """INFO-CODE; 15-18 mean blocked, censored, filtered, prohibited."""
+    text: str | None = None
+    """EXTRA-TEXT."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one resolver answered to one question: a fact, never a judgement."""
+
+    resolver: str
+    """Resolver name."""
+    qname: str
+    """Name asked, no trailing dot."""
+    qtype: str
+    """``A`` or ``AAAA``."""
+    transport: str
+    """Transport of the last attempt (``udp``, ``tcp``...)."""
+    started_at: dt.datetime
+    """When the first attempt was sent (UTC)."""
+    elapsed_ms: float
+    """Time from the first send to the accepted answer or the final failure."""
+    attempts: int
+    """Queries sent, retries included."""
+    rcode: str | None = None
+    """Response code mnemonic; ``None`` when no acceptable response came."""
+    flags: tuple[str, ...] = ()
+    """Header flags set in the response (``qr``, ``aa``, ``tc``, ``rd``, ``ra``, ``ad``, ``cd``)."""
+    answers: tuple[Record, ...] = ()
+    """Answer section."""
+    authority: tuple[Record, ...] = ()
+    """Authority section (an SOA here marks a genuine negative answer)."""
+    ede: tuple[ExtendedError, ...] = ()
+    """Extended DNS Errors."""
+    error: str | None = None
+    """Why no acceptable response came: ``timeout``, ``network_error: ...``."""
+    wire: bytes | None = None
+    """The accepted response, byte for byte."""
+    rejected: int = 0
+    """Packets received but rejected (wrong source, ID or question, or unparseable)."""
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        """Addresses on the CNAME chain from ``qname``; records for other names are ignored."""
+        chain = self.chain()
+        out: list[IPAddress] = []
+        for record in self.answers:
+            if record.type in ("A", "AAAA") and record.name in chain:
+                try:
+                    out.append(ipaddress.ip_address(record.data))
+                except ValueError:
+                    continue
+        return tuple(out)
+
+    def chain(self) -> tuple[str, ...]:
+        """``qname`` followed by every CNAME target reached from it (loops stop the walk)."""
+        cnames = {r.name: r.data.rstrip(".").lower() for r in self.answers if r.type == "CNAME"}
+        chain = [self.qname]
+        while chain[-1] in cnames and cnames[chain[-1]] not in chain and len(chain) < 16:
+            chain.append(cnames[chain[-1]])
+        return tuple(chain)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Whether a resolver answered its canaries before and after the run, and how it treats NXDOMAIN."""
+
+    resolver: str
+    """Resolver name."""
+    healthy: bool
+    """It resolved every canary the controls resolve, before the run."""
+    healthy_after: bool | None
+    """The same after the run; ``None`` when not checked."""
+    rewrites_nxdomain: bool | None
+    """It hands out addresses for a random name the controls say does not exist; ``None``: unknown."""
+    detail: str
+    """What was seen, in a sentence."""
+    observations: tuple[Observation, ...] = ()
+    """The canary and random-name answers."""
+
+
+# --------------------------------------------------------------------------- judgement
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One name to ask every resolver, with why it is asked."""
+
+    name: str
+    """Query name."""
+    domain: str
+    """The ordered, exempt or canary domain it stands for."""
+    kind: QueryKind
+    """Why it is asked."""
+    orders: tuple[str, ...]
+    """Orders that require it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The verdict on one (query name, subject resolver), with the evidence it rests on."""
+
+    query: Query
+    """What was asked and why."""
+    resolver: str
+    """Subject resolver name."""
+    verdict: Verdict
+    """The judgement."""
+    method: Method | None
+    """How the block was signalled (blocked and overblocked only)."""
+    reason: Reason | None
+    """Why it could not be decided (inconclusive and dead only)."""
+    detail: str
+    """One sentence a reader can check against the evidence."""
+    observations: tuple[Observation, ...]
+    """The subject's answers (A, AAAA)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One complete check: its inputs, every result, and the control answers it relied on."""
+
+    id: str
+    """Unique run id."""
+    started_at: dt.datetime
+    """UTC."""
+    finished_at: dt.datetime
+    """UTC."""
+    orders: OrderSet
+    """What was checked."""
+    resolvers: ResolverSet
+    """Who was asked."""
+    results: tuple[Result, ...]
+    """Sorted by resolver, kind, query name."""
+    health: tuple[Health, ...]
+    """One per resolver."""
+    controls: tuple[Observation, ...]
+    """Every control answer, as evidence for the verdicts."""
+    vantage: str
+    """Host the check ran from."""
+    settings: dict[str, object] = field(default_factory=dict)
+    """Timeouts, retries and other knobs the run used."""

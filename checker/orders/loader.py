@@ -1,0 +1,359 @@
+"""Reading and validating order files (``blockaudit/order/1``) and merging their names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from checker.errors import OrderError
+from checker.models import (
+    Amendment,
+    AmendmentKind,
+    Deadline,
+    DeadlineStart,
+    Event,
+    Order,
+    OrderedName,
+    OrderSet,
+    OrderType,
+    QueryKind,
+    Source,
+    Target,
+    TargetKind,
+    Verification,
+)
+from checker.orders.durations import parse_duration
+from checker.orders.names import InvalidName, normalise
+from checker.yamlfile import Node, load
+
+SCHEMA = "blockaudit/order/1"
+ORDER_SUFFIXES = (".yaml", ".yml")
+
+_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")
+_JURISDICTION = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
+_INFERABLE = ("issued", "valid.from", "valid.until", "served", "notified", "deadline")
+
+_REQUIRED = ("schema", "id", "title", "authority", "jurisdiction", "order_type", "issued",
+             "verification", "targets")
+_OPTIONAL = ("judge", "case_number", "sources", "valid", "deadline", "exemptions", "amendments",
+             "served", "notified", "inferred", "events", "notes", "parties")
+
+
+def _enum_values(enum: Iterable[object]) -> list[str]:
+    return [str(getattr(member, "value", member)) for member in enum]
+
+
+def _slug(node: Node, what: str) -> str:
+    value = node.str()
+    if not _ID.match(value):
+        raise node.fail(
+            f"{what} {value!r} must be lower-case letters, digits and inner '-'",
+            hint="for example us-sdny-annas-archive",
+        )
+    return value
+
+
+def _url(node: Node) -> str:
+    value = node.str().strip()
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise node.fail(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _sources(node: Node) -> tuple[Source, ...]:
+    out = []
+    for item in node.items():
+        fields = item.mapping(required=("url",), optional=("note",))
+        note = fields["note"].optional_str() if "note" in fields else None
+        out.append(Source(url=_url(fields["url"]), note=note))
+    return tuple(out)
+
+
+def _domain(node: Node) -> str:
+    try:
+        return normalise(node.str())
+    except InvalidName as exc:
+        raise node.fail(f"{node.str()!r} is not a valid domain name: {exc}") from None
+
+
+def _targets(node: Node) -> tuple[Target, ...]:
+    out: list[Target] = []
+    seen: dict[tuple[TargetKind, str], int] = {}
+    for item in node.items():
+        fields = item.mapping(optional=("domain", "ip", "url", "subdomains", "site", "note"))
+        kinds = [k for k in ("domain", "ip", "url") if k in fields]
+        if len(kinds) != 1:
+            raise item.fail("a target needs exactly one of 'domain', 'ip' or 'url'")
+        kind = TargetKind(kinds[0])
+        value_node = fields[kinds[0]]
+        if kind is TargetKind.DOMAIN:
+            value = _domain(value_node)
+        elif kind is TargetKind.IP:
+            text = value_node.str().strip()
+            try:
+                network = ipaddress.ip_network(text, strict=True)
+            except ValueError:
+                raise value_node.fail(f"{text!r} is not an IP address or CIDR network") from None
+            value = str(network.network_address) if network.num_addresses == 1 else str(network)
+        else:
+            value = _url(value_node)
+        if "subdomains" in fields and kind is not TargetKind.DOMAIN:
+            raise fields["subdomains"].fail("only a 'domain' target can have subdomains")
+        subdomains = fields["subdomains"].bool() if "subdomains" in fields else False
+        site = _slug(fields["site"], "site") if "site" in fields else None
+        key = (kind, value)
+        if key in seen:
+            raise value_node.fail(f"{value} is listed twice (first on line {seen[key]})")
+        seen[key] = item.line
+        out.append(Target(kind=kind, value=value, subdomains=subdomains, site=site, line=item.line))
+    return tuple(out)
+
+
+def _exemptions(node: Node) -> tuple[Target, ...]:
+    out: list[Target] = []
+    seen: dict[str, int] = {}
+    for item in node.items():
+        value_node = item
+        if item.is_mapping:
+            fields = item.mapping(required=("domain",), optional=("note",))
+            value_node = fields["domain"]
+        value = _domain(value_node)
+        if value in seen:
+            raise value_node.fail(f"{value} is listed twice (first on line {seen[value]})")
+        seen[value] = item.line
+        out.append(Target(kind=TargetKind.DOMAIN, value=value, line=item.line))
+    return tuple(out)
+
+
+def _deadline(node: Node) -> Deadline:
+    fields = node.mapping(optional=("within", "from", "due"))
+    if "due" in fields:
+        if "within" in fields or "from" in fields:
+            raise node.fail("give either 'due' or 'within' with 'from', not both")
+        return Deadline(due=fields["due"].datetime())
+    if "within" not in fields or "from" not in fields:
+        raise node.fail("a deadline needs 'within' and 'from', or 'due'")
+    text = fields["within"].str()
+    try:
+        within = parse_duration(text)
+    except ValueError as exc:
+        raise fields["within"].fail(str(exc)) from None
+    start = fields["from"].choice(DeadlineStart, _enum_values(DeadlineStart))
+    return Deadline(within=within, within_text=text.strip().upper(), start=start)
+
+
+def _amendments(node: Node, targets: tuple[Target, ...]) -> tuple[Amendment, ...]:
+    out: list[Amendment] = []
+    present = {(t.kind, t.value) for t in targets}
+    ids: dict[str, int] = {}
+    for item in node.items():
+        fields = item.mapping(
+            required=("id", "date", "kind", "targets"),
+            optional=("deadline", "notified", "sources", "note"),
+        )
+        amendment_id = _slug(fields["id"], "amendment id")
+        if amendment_id in ids:
+            raise fields["id"].fail(
+                f"amendment id {amendment_id!r} is used twice (first on line {ids[amendment_id]})",
+            )
+        ids[amendment_id] = fields["id"].line
+        date = fields["date"].date()
+        if out and date < out[-1].date:
+            raise fields["date"].fail(
+                f"amendments must be oldest first; {date} is before {out[-1].date}",
+            )
+        kind = fields["kind"].choice(AmendmentKind, _enum_values(AmendmentKind))
+        amended = _targets(fields["targets"])
+        for target in amended:
+            key = (target.kind, target.value)
+            if kind is AmendmentKind.REMOVE and key not in present:
+                raise fields["targets"].fail(f"removes {target.value}, which the order does not name")
+            if kind is AmendmentKind.ADD:
+                present.add(key)
+            else:
+                present.discard(key)
+        out.append(Amendment(
+            id=amendment_id,
+            date=date,
+            kind=kind,
+            targets=amended,
+            deadline=_deadline(fields["deadline"]) if "deadline" in fields else None,
+            notified=fields["notified"].datetime() if "notified" in fields else None,
+            sources=_sources(fields["sources"]) if "sources" in fields else (),
+            note=fields["note"].optional_str() if "note" in fields else None,
+        ))
+    return tuple(out)
+
+
+def _events(node: Node) -> tuple[Event, ...]:
+    out = []
+    for item in node.items():
+        fields = item.mapping(required=("date", "what"), optional=("inferred",))
+        inferred = fields["inferred"].bool() if "inferred" in fields else False
+        out.append(Event(date=fields["date"].date(), what=fields["what"].str(), inferred=inferred))
+    return tuple(out)
+
+
+def _names(node: Node) -> tuple[str, ...]:
+    return tuple(item.str() for item in node.items())
+
+
+def load_order(path: Path) -> Order:
+    """Read and validate one order file; every error names the file, line and field."""
+    root = load(path, OrderError)
+    fields = root.mapping(required=_REQUIRED, optional=_OPTIONAL)
+    schema = fields["schema"].str()
+    if schema != SCHEMA:
+        raise fields["schema"].fail(f"unsupported schema {schema!r}", hint=f"expected {SCHEMA}")
+    jurisdiction = fields["jurisdiction"].str()
+    if not _JURISDICTION.match(jurisdiction):
+        raise fields["jurisdiction"].fail(
+            f"{jurisdiction!r} is not an ISO 3166 code", hint="for example US, DE or GB-ENG",
+        )
+    issued = fields["issued"].date()
+    valid_from, valid_until = issued, None
+    if "valid" in fields:
+        valid = fields["valid"].mapping(optional=("from", "until"))
+        if "from" in valid:
+            valid_from = valid["from"].date()
+        if "until" in valid and not valid["until"].is_null:
+            valid_until = valid["until"].date()
+            if valid_until < valid_from:
+                raise valid["until"].fail(f"ends ({valid_until}) before it starts ({valid_from})")
+    targets = _targets(fields["targets"])
+    exemptions = _exemptions(fields["exemptions"]) if "exemptions" in fields else ()
+    amendments = _amendments(fields["amendments"], targets) if "amendments" in fields else ()
+    ordered = {t.value for t in targets} | {
+        t.value for a in amendments for t in a.targets if a.kind is AmendmentKind.ADD
+    }
+    for exemption in exemptions:
+        if exemption.value in ordered:
+            raise OrderError(
+                f"field 'exemptions': {exemption.value} is both ordered blocked and exempt",
+                path=str(path), line=exemption.line,
+            )
+    inferred: tuple[str, ...] = ()
+    if "inferred" in fields:
+        inferred = _names(fields["inferred"])
+        for item, name in zip(fields["inferred"].items(), inferred, strict=True):
+            if name not in _INFERABLE:
+                raise item.fail(f"{name!r} cannot be marked inferred", hint="one of " + ", ".join(_INFERABLE))
+    plaintiffs: tuple[str, ...] = ()
+    defendants: tuple[str, ...] = ()
+    if "parties" in fields:
+        parties = fields["parties"].mapping(optional=("plaintiffs", "defendants"))
+        plaintiffs = _names(parties["plaintiffs"]) if "plaintiffs" in parties else ()
+        defendants = _names(parties["defendants"]) if "defendants" in parties else ()
+    return Order(
+        id=_slug(fields["id"], "order id"),
+        title=fields["title"].str(),
+        authority=fields["authority"].str(),
+        jurisdiction=jurisdiction,
+        order_type=fields["order_type"].choice(OrderType, _enum_values(OrderType)),
+        issued=issued,
+        verification=fields["verification"].choice(Verification, _enum_values(Verification)),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        targets=targets,
+        path=str(path),
+        judge=fields["judge"].optional_str() if "judge" in fields else None,
+        case_number=fields["case_number"].optional_str() if "case_number" in fields else None,
+        sources=_sources(fields["sources"]) if "sources" in fields else (),
+        deadline=_deadline(fields["deadline"]) if "deadline" in fields else None,
+        served=fields["served"].datetime() if "served" in fields else None,
+        notified=fields["notified"].datetime() if "notified" in fields else None,
+        exemptions=exemptions,
+        amendments=amendments,
+        inferred=inferred,
+        events=_events(fields["events"]) if "events" in fields else (),
+        notes=fields["notes"].optional_str() if "notes" in fields else None,
+        plaintiffs=plaintiffs,
+        defendants=defendants,
+        line=fields["id"].line,
+    )
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Order files named directly, plus every ``*.yaml``/``*.yml`` below named folders, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.suffix in ORDER_SUFFIXES and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise OrderError("folder holds no order files (*.yaml, *.yml)", path=str(path))
+            files.extend(found)
+        elif not path.exists():
+            raise OrderError("no such file or folder", path=str(path))
+        else:
+            files.append(path)
+    return files
+
+
+def load_orders(paths: Sequence[Path], on: dt.date) -> OrderSet:
+    """Load every order, refuse duplicate ids, and merge the names of the orders in force on ``on``."""
+    orders: list[Order] = []
+    by_id: dict[str, Order] = {}
+    for file in discover(paths):
+        order = load_order(file)
+        if order.id in by_id:
+            first = by_id[order.id]
+            raise OrderError(
+                f"field 'id': order id {order.id!r} is already used by {first.path}:{first.line}",
+                path=order.path, line=order.line,
+            )
+        by_id[order.id] = order
+        orders.append(order)
+    return merge(orders, on)
+
+
+def merge(orders: Sequence[Order], on: dt.date) -> OrderSet:
+    """Merge names over orders: each keeps every order that requires it (in force on ``on``)."""
+    ordered: dict[str, tuple[bool, set[str]]] = {}
+    exempt: dict[str, tuple[Order, Target]] = {}
+    not_checkable: list[tuple[str, Target]] = []
+    not_in_force: list[str] = []
+    for order in sorted(orders, key=lambda o: o.id):
+        if not order.in_force(on):
+            not_in_force.append(order.id)
+            continue
+        for target in order.effective_targets():
+            if target.kind is not TargetKind.DOMAIN:
+                not_checkable.append((order.id, target))
+                continue
+            subdomains, ids = ordered.get(target.value, (False, set()))
+            ids.add(order.id)
+            ordered[target.value] = (subdomains or target.subdomains, ids)
+        for target in order.exemptions:
+            exempt.setdefault(target.value, (order, target))
+    for name, (order, target) in exempt.items():
+        if name in ordered:
+            others = ", ".join(sorted(ordered[name][1]))
+            raise OrderError(
+                f"field 'exemptions': {name} is exempt here but ordered blocked by {others}",
+                path=order.path, line=target.line,
+            )
+    exempt_ids: dict[str, set[str]] = {}
+    for order in orders:
+        if order.in_force(on):
+            for target in order.exemptions:
+                exempt_ids.setdefault(target.value, set()).add(order.id)
+    names = [
+        OrderedName(domain=d, kind=QueryKind.ORDERED, subdomains=s, orders=tuple(sorted(ids)))
+        for d, (s, ids) in ordered.items()
+    ] + [
+        OrderedName(domain=d, kind=QueryKind.EXEMPTION, subdomains=False, orders=tuple(sorted(ids)))
+        for d, ids in exempt_ids.items()
+    ]
+    return OrderSet(
+        orders=tuple(sorted(orders, key=lambda o: o.id)),
+        names=tuple(sorted(names, key=lambda n: (n.kind.value != "ordered", n.domain))),
+        not_checkable=tuple(not_checkable),
+        not_in_force=tuple(not_in_force),
+    )
