@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     """What kind of instrument the order is."""
 
     TRO = "tro"
@@ -21,14 +21,14 @@ class OrderType(str, Enum):
     OTHER = "other"
 
 
-class Verification(str, Enum):
+class Verification(StrEnum):
     """Whether someone has read the order itself, or only reports of it."""
 
     VERIFIED = "verified"
     UNVERIFIED = "unverified"
 
 
-class DeadlineStart(str, Enum):
+class DeadlineStart(StrEnum):
     """The event a deadline duration counts from."""
 
     ISSUED = "issued"
@@ -36,14 +36,14 @@ class DeadlineStart(str, Enum):
     NOTIFIED = "notified"
 
 
-class AmendmentKind(str, Enum):
+class AmendmentKind(StrEnum):
     """Whether an amendment adds targets to the order or removes them."""
 
     ADD = "add"
     REMOVE = "remove"
 
 
-class TargetKind(str, Enum):
+class TargetKind(StrEnum):
     """What a target names: a domain (checkable by DNS), an IP address or a URL (recorded only)."""
 
     DOMAIN = "domain"
@@ -51,14 +51,14 @@ class TargetKind(str, Enum):
     URL = "url"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A subject resolver must block; a control tells what a name really is."""
 
     SUBJECT = "subject"
     CONTROL = "control"
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     """How a resolver is asked."""
 
     UDP = "udp"
@@ -67,7 +67,7 @@ class Protocol(str, Enum):
     DOH = "doh"
 
 
-class QueryKind(str, Enum):
+class QueryKind(StrEnum):
     """Why a name is asked: ordered names must be blocked, exemptions and canaries must not."""
 
     ORDERED = "ordered"
@@ -75,7 +75,7 @@ class QueryKind(str, Enum):
     CANARY = "canary"
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """The judgement on one (query name, subject resolver)."""
 
     BLOCKED = "blocked"
@@ -85,7 +85,7 @@ class Verdict(str, Enum):
     OVERBLOCKED = "overblocked"
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """How a resolver signalled a block."""
 
     NXDOMAIN = "nxdomain"
@@ -96,7 +96,7 @@ class Method(str, Enum):
     DROP = "drop"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a result is inconclusive or dead."""
 
     TIMEOUT = "timeout"
@@ -113,7 +113,7 @@ class Reason(str, Enum):
     CONTROL_SINKHOLE = "control_sinkhole"  # dead: the real answer is itself a sinkhole address
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """A roll-up of results for one resolver, operator, order or the whole run."""
 
     COMPLIANT = "compliant"

@@ -1,0 +1,1 @@
+"""Asking one resolver one question, one module per transport; DNS outcomes are data, not exceptions."""

@@ -1,0 +1,84 @@
+"""One question to one resolver, with timeouts, retries with backoff and TCP after truncation."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+
+from checker.models import Observation, Protocol, Resolver
+from checker.probe import udp
+from checker.probe.message import describe, make_query
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """How patiently to ask."""
+
+    timeout: float = 2.0
+    """Seconds to wait for each attempt."""
+    retries: int = 2
+    """Further attempts after a timeout or network error (not after an answer)."""
+    backoff: float = 0.25
+    """Seconds before the first retry; doubled for each further one, with jitter."""
+
+    def worst_case(self) -> float:
+        """Upper bound in seconds for one question: every attempt times out."""
+        waits = sum(self.backoff * (2**i) * 1.25 for i in range(self.retries))
+        return self.timeout * (self.retries + 1) + waits
+
+
+async def _attempt(
+    resolver: Resolver, query: dns.message.Message, tcp: bool, timeout: float,
+) -> udp.Exchange:
+    if resolver.protocol is Protocol.UDP and not tcp:
+        return await udp.udp(query, resolver.host, resolver.port, timeout)
+    if resolver.protocol in (Protocol.UDP, Protocol.TCP):
+        return await udp.tcp(query, resolver.host, resolver.port, timeout)
+    return udp.Exchange(None, None, f"unsupported_protocol: {resolver.protocol.value}")
+
+
+async def ask(resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings) -> Observation:
+    """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte."""
+    query = make_query(qname, qtype)
+    started_at = dt.datetime.now(dt.UTC)
+    start = time.monotonic()
+    attempts = 0
+    rejected = 0
+    tcp = resolver.protocol is not Protocol.UDP
+    exchange = udp.Exchange(None, None, "timeout")
+    while attempts <= settings.retries:
+        if attempts:
+            await asyncio.sleep(settings.backoff * (2 ** (attempts - 1)) * random.uniform(1.0, 1.25))
+        attempts += 1
+        exchange = await _attempt(resolver, query, tcp, settings.timeout)
+        rejected += exchange.rejected
+        if exchange.response is not None and exchange.response.flags & dns.flags.TC and not tcp:
+            # Truncated: the full answer is only on TCP. This does not count as a retry.
+            tcp = True
+            exchange = await _attempt(resolver, query, tcp, settings.timeout)
+            rejected += exchange.rejected
+        if exchange.response is not None:
+            break
+        if exchange.error and exchange.error.startswith("unsupported_protocol"):
+            break
+    elapsed_ms = round((time.monotonic() - start) * 1000, 3)
+    transport = "tcp" if tcp and resolver.protocol is Protocol.UDP else resolver.protocol.value
+    if exchange.response is None:
+        return Observation(
+            resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
+            started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
+            error=exchange.error or "timeout", rejected=rejected,
+        )
+    fields = describe(exchange.response)
+    return Observation(
+        resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
+        started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
+        wire=exchange.wire, rejected=rejected, rcode=fields.rcode, flags=fields.flags,
+        answers=fields.answers, authority=fields.authority, ede=fields.ede,
+    )
