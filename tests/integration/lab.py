@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -19,7 +20,6 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
-import dns.rdatatype
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,7 @@ def free_port(taken: Iterable[int] = ()) -> int:
     raise LabError("no free loopback port found after 100 tries")
 
 
-def ask(
-    port: int, name: str, rdtype: str = "A", timeout: float = 1.0, *, edns: bool = True
-) -> dns.message.Message:
+def ask(port: int, name: str, rdtype: str = "A", timeout: float = 1.0, *, edns: bool = True) -> dns.message.Message:
     """Send one UDP query to 127.0.0.1:port and return the response (raises dns.exception.Timeout)."""
     query = dns.message.make_query(name, rdtype, use_edns=0 if edns else False, want_dnssec=False)
     return dns.query.udp(query, LOOPBACK, port=port, timeout=timeout)
@@ -151,9 +149,7 @@ class UnboundSpec:
         return self.access == "allow"
 
 
-def _rpz_records(
-    actions: Sequence[str], *, wildcards: bool = True, extra: Sequence[str] = ()
-) -> tuple[str, ...]:
+def _rpz_records(actions: Sequence[str], *, wildcards: bool = True, extra: Sequence[str] = ()) -> tuple[str, ...]:
     owners: list[str] = []
     for domain in SUBTREE_TARGETS:
         owners.append(domain)
@@ -168,9 +164,7 @@ NXDOMAIN = ("CNAME .",)
 INSTANCES: tuple[UnboundSpec, ...] = (
     UnboundSpec("control", "control", "control", rpz=None),
     UnboundSpec("isp-nxdomain", "ISP A", "subject", rpz=_rpz_records(NXDOMAIN)),
-    UnboundSpec(
-        "isp-sinkhole", "isp-sinkhole", "subject", rpz=_rpz_records(("A 0.0.0.0", "AAAA ::"))
-    ),
+    UnboundSpec("isp-sinkhole", "isp-sinkhole", "subject", rpz=_rpz_records(("A 0.0.0.0", "AAAA ::"))),
     UnboundSpec(
         "isp-blockpage",
         "isp-blockpage",
@@ -303,27 +297,29 @@ def order_text() -> str:
     targets = [f"  - {{domain: {domain}, subdomains: true}}" for domain in SUBTREE_TARGETS]
     targets += [f"  - {{domain: {domain}, subdomains: false}}" for domain in EXACT_TARGETS]
     exemptions = ", ".join(EXEMPTIONS)
-    return "\n".join(
-        [
-            "schema: blockaudit/order/1",
-            f"id: {ORDER_ID}",
-            'title: "blockaudit integration lab order"',
-            'authority: "blockaudit integration lab (synthetic, not a court)"',
-            "jurisdiction: US",
-            "case_number: null",
-            "order_type: permanent_injunction",
-            "issued: 2026-01-01",
-            "verification: unverified",
-            "sources:",
-            '  - {url: "https://example.org/blockaudit-lab-order", '
-            'note: "synthetic order of the integration lab"}',
-            "valid: {from: 2026-01-01, until: null}",
-            "deadline: {within: P5D, from: issued}",
-            "targets:",
-            *targets,
-            f"exemptions: [{exemptions}]",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                "schema: blockaudit/order/1",
+                f"id: {ORDER_ID}",
+                'title: "blockaudit integration lab order"',
+                'authority: "blockaudit integration lab (synthetic, not a court)"',
+                "jurisdiction: US",
+                "case_number: null",
+                "order_type: permanent_injunction",
+                "issued: 2026-01-01",
+                "verification: unverified",
+                "sources:",
+                '  - {url: "https://example.org/blockaudit-lab-order", note: "synthetic order of the integration lab"}',
+                "valid: {from: 2026-01-01, until: null}",
+                "deadline: {within: P5D, from: issued}",
+                "targets:",
+                *targets,
+                f"exemptions: [{exemptions}]",
+            ]
+        )
+        + "\n"
+    )
 
 
 def write_order_file(path: Path) -> Path:
@@ -355,9 +351,7 @@ def resolvers_text(ports: Mapping[str, int], names: Iterable[str] | None = None)
     return "\n".join(lines) + "\n"
 
 
-def write_resolver_file(
-    path: Path, ports: Mapping[str, int], names: Iterable[str] | None = None
-) -> Path:
+def write_resolver_file(path: Path, ports: Mapping[str, int], names: Iterable[str] | None = None) -> Path:
     """Write a resolver file listing the named instances (all when `names` is None)."""
     path.write_text(resolvers_text(ports, names), encoding="utf-8")
     return path
@@ -374,10 +368,7 @@ class _BindFailed(Exception):
 
 def _looks_like_bind_failure(log_text: str) -> bool:
     lowered = log_text.lower()
-    return any(
-        sign in lowered
-        for sign in ("address already in use", "can't bind", "could not open ports")
-    )
+    return any(sign in lowered for sign in ("address already in use", "can't bind", "could not open ports"))
 
 
 def _check_config(argv: Sequence[str], what: str) -> None:
@@ -390,9 +381,7 @@ def _check_config(argv: Sequence[str], what: str) -> None:
         stdin=subprocess.DEVNULL,
     )
     if done.returncode != 0:
-        raise LabError(
-            f"{what}: {' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-        )
+        raise LabError(f"{what}: {' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
 
 
 @dataclass
@@ -436,10 +425,8 @@ class Server:
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     # The server was started with start_new_session=True: its process group id is its pid.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 Probe = Callable[[Server], str | None]
@@ -494,6 +481,7 @@ def probe_listening(server: Server) -> str | None:
 def _start(
     name: str,
     make_argv: Callable[[int], list[str]],
+    *,
     log_path: Path,
     probe: Probe,
     taken: set[int],
@@ -530,9 +518,7 @@ def _start(
             raise
         taken.add(port)
         return server
-    raise LabError(
-        f"{name} could not bind a port in {BIND_ATTEMPTS} attempts; log {log_path}:\n{last_log}"
-    )
+    raise LabError(f"{name} could not bind a port in {BIND_ATTEMPTS} attempts; log {log_path}:\n{last_log}")
 
 
 def _wait_ready(server: Server, probe: Probe) -> None:
@@ -652,7 +638,9 @@ class Lab:
                 _check_config([checkconf, str(conf)], "NSD config")
             return [nsd, "-d", "-c", str(conf)]
 
-        self.nsd = _start("nsd", argv, self.root / "nsd.log", probe_answers, self._taken, self.root)
+        self.nsd = _start(
+            "nsd", argv, log_path=self.root / "nsd.log", probe=probe_answers, taken=self._taken, cwd=self.root
+        )
 
     def _start_unbound(self, spec: UnboundSpec) -> None:
         unbound = _tool("unbound")
@@ -677,5 +665,5 @@ class Lab:
         else:
             raise LabError(f"{spec.name}: unknown access-control action {spec.access!r}")
         self.servers[spec.name] = _start(
-            spec.name, argv, self.root / f"{spec.name}.log", probe, self._taken, self.root
+            spec.name, argv, log_path=self.root / f"{spec.name}.log", probe=probe, taken=self._taken, cwd=self.root
         )

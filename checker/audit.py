@@ -1,0 +1,156 @@
+"""One check, start to finish: health, every ordered name, a second health check, then verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from checker import classify
+from checker.engine import Engine, Key, Observer
+from checker.models import (
+    Health,
+    Observation,
+    OrderSet,
+    Query,
+    QueryKind,
+    Resolver,
+    ResolverSet,
+    Result,
+    Run,
+)
+from checker.probe.client import ProbeSettings
+from checker.queries import DEFAULT_SUBDOMAIN_PROBES, build_queries
+
+QTYPES = classify.QTYPES
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """Everything a run can be tuned by."""
+
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    """Timeouts and retries."""
+    subdomain_probes: tuple[str, ...] = DEFAULT_SUBDOMAIN_PROBES
+    """Labels asked below a domain ordered with subdomains."""
+    recheck: bool = True
+    """Ask the canaries again after the run (a resolver that broke mid-run is not trusted)."""
+    random_label: Callable[[], str] = field(default=lambda: "blockaudit-" + secrets.token_hex(8))
+    """Makes the label of the name that must not exist."""
+
+
+def _control_views(
+    controls: Sequence[Resolver], names: Sequence[str], seen: dict[Key, Observation],
+) -> dict[str, classify.NameView]:
+    views: dict[str, classify.NameView] = {}
+    for name in names:
+        by_type = {
+            qtype: classify.control_view(
+                seen[(c.name, name, qtype)] for c in controls if (c.name, name, qtype) in seen
+            )
+            for qtype in QTYPES
+        }
+        views[name] = classify.NameView(by_type)
+    return views
+
+
+async def audit(
+    orders: OrderSet,
+    resolvers: ResolverSet,
+    settings: AuditSettings | None = None,
+    observer: Observer | None = None,
+) -> Run:
+    """Ask every resolver every query and judge each (query name, subject resolver)."""
+    settings = settings or AuditSettings()
+    started_at = dt.datetime.now(dt.UTC)
+    engine = Engine(resolvers.resolvers, settings.probe, observer)
+    queries = build_queries(orders, resolvers.canaries, settings.subdomain_probes)
+    canaries = [q for q in queries if q.kind is QueryKind.CANARY or q.name in resolvers.canaries]
+    nx_name = f"{settings.random_label()}.{resolvers.canaries[0]}"
+
+    # 1. Health: canaries (A and AAAA) and a name that must not exist, at every resolver.
+    work = [(r, q.name, t) for r in resolvers.resolvers for q in canaries for t in QTYPES]
+    work += [(r, nx_name, "A") for r in resolvers.resolvers]
+    seen = await engine.observe("health", work)
+
+    all_controls = resolvers.controls
+    canary_names = [q.name for q in canaries]
+    healthy_controls = [
+        c for c in all_controls
+        if any(classify.resolves(seen[(c.name, n, "A")]) for n in canary_names)
+    ]
+    usable = frozenset(
+        n for n in canary_names
+        if any(classify.resolves(seen[(c.name, n, "A")]) for c in healthy_controls)
+    )
+    nx_view = classify.control_view(seen[(c.name, nx_name, "A")] for c in healthy_controls)
+    health: dict[str, Health] = {}
+    for resolver in resolvers.resolvers:
+        health[resolver.name] = classify.judge_health(
+            resolver.name,
+            [seen[(resolver.name, n, t)] for n in canary_names for t in QTYPES],
+            usable, seen[(resolver.name, nx_name, "A")], nx_view,
+        )
+
+    # 2. Every ordered and exempt name at every healthy resolver. Unhealthy subjects are not
+    #    asked: every answer from them would be inconclusive anyway, and a dead resolver would
+    #    cost timeout x retries per question.
+    asked = [r for r in resolvers.resolvers
+             if (r in healthy_controls) or (r.role.value == "subject" and health[r.name].healthy)]
+    names = [q for q in queries if q.kind is not QueryKind.CANARY]
+    seen.update(await engine.observe("names", [(r, q.name, t) for r in asked for q in names for t in QTYPES]))
+
+    # 3. The canaries again at the subjects that were asked: a resolver that broke mid-run.
+    subjects = [r for r in resolvers.subjects if health[r.name].healthy]
+    if settings.recheck and subjects and usable:
+        again = await engine.observe("recheck", [(r, n, "A") for r in subjects for n in sorted(usable)])
+        for resolver in subjects:
+            before = health[resolver.name]
+            health[resolver.name] = classify.judge_health(
+                resolver.name,
+                [o for o in before.observations if o.qname in canary_names],
+                usable, seen[(resolver.name, nx_name, "A")], nx_view,
+                after=[again[(resolver.name, n, "A")] for n in sorted(usable)],
+            )
+
+    # 4. Verdicts.
+    views = _control_views(healthy_controls, [q.name for q in queries], seen)
+    results: list[Result] = []
+    for resolver in resolvers.subjects:
+        for query in queries:
+            observations = tuple(seen[k] for t in QTYPES if (k := (resolver.name, query.name, t)) in seen)
+            results.append(classify.classify(
+                query, resolver.name, observations, views[query.name], resolver.block, health[resolver.name],
+            ))
+    results.sort(key=_result_key)
+    controls = tuple(sorted(
+        (o for (name, _, _), o in seen.items() if name in {c.name for c in all_controls}),
+        key=lambda o: (o.resolver, o.qname, o.qtype),
+    ))
+    return Run(
+        id=started_at.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3),
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC),
+        orders=orders,
+        resolvers=resolvers,
+        results=tuple(results),
+        health=tuple(health[r.name] for r in resolvers.resolvers),
+        controls=controls,
+        vantage=socket.gethostname(),
+        settings={
+            "timeout_s": settings.probe.timeout,
+            "retries": settings.probe.retries,
+            "subdomain_probes": list(settings.subdomain_probes),
+            "nxdomain_probe": nx_name,
+        },
+    )
+
+
+def _result_key(result: Result) -> tuple[str, int, str, str]:
+    kind_order = {QueryKind.ORDERED: 0, QueryKind.EXEMPTION: 1, QueryKind.CANARY: 2}
+    return (result.resolver, kind_order[result.query.kind], result.query.domain, result.query.name)
+
+
+__all__ = ["AuditSettings", "Query", "audit"]

@@ -1,0 +1,295 @@
+"""The command line: the only module that reads argv, prints, or exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import TextIO
+
+from checker import __version__, classify
+from checker.audit import AuditSettings, audit
+from checker.bundled import orders_dir
+from checker.engine import ProgressEvent
+from checker.errors import BlockauditError, UsageError
+from checker.models import ResolverSet, Run, Status
+from checker.orders.loader import load_orders
+from checker.probe.client import ProbeSettings
+from checker.report import Format, render, summary
+from checker.resolvers import load_resolvers, system_resolvers
+
+
+class ExitStatus(IntEnum):
+    """Exit statuses scripts and CI can rely on."""
+
+    COMPLIANT = 0
+    """Every ordered name is blocked (or dead) at every subject, nothing is over-blocked."""
+    VIOLATION = 1
+    """An ordered name is accessible through a subject, or an exemption or canary is blocked."""
+    ERROR = 2
+    """Bad input, bad configuration or bad usage; the message names file:line."""
+    INCONCLUSIVE = 3
+    """No violation, but some results could not be decided."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C)."""
+
+
+DESCRIPTION = """\
+Check that ISP resolvers block the names court orders require, and nothing else.
+
+blockaudit asks every ordered name (and www. below names ordered with their subdomains) of
+each subject resolver and of control resolvers, over A and AAAA, judges every answer, and
+keeps the raw responses as evidence. A timeout, SERVFAIL or unhealthy resolver is never
+counted as a block.
+"""
+
+EPILOG = """\
+exit status:
+  0  compliant: every ordered name blocked (or dead) at every subject resolver
+  1  violation: an ordered name is accessible, or an exemption or canary is blocked
+  2  bad input, configuration or usage (the message names file:line)
+  3  no violation, but some results are inconclusive
+  130 interrupted
+
+examples:
+  blockaudit check                                   bundled orders, this machine's resolvers
+  blockaudit check orders/ --resolvers isp.yaml --report json:out.json
+  blockaudit check --resolvers isp.yaml --report json:- | jq .summary
+  blockaudit validate orders/ --resolvers isp.yaml    lint files without asking anything
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSpec:
+    """One ``--report FORMAT:PATH``."""
+
+    format: Format
+    path: str
+
+
+def _report_spec(text: str) -> ReportSpec:
+    fmt, sep, path = text.partition(":")
+    formats = ", ".join(f.value for f in Format)
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FORMAT:PATH, e.g. json:report.json ({formats})")
+    try:
+        return ReportSpec(Format(fmt.lower()), path)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown report format {fmt!r}; available: {formats}") from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-04-14") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with help that teaches."""
+    parser = argparse.ArgumentParser(
+        prog="blockaudit", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"blockaudit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser(
+        "check", help="ask the resolvers and judge every ordered name",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
+                       help="order files or folders of them (default: the bundled orders)")
+    check.add_argument("--resolvers", type=Path, metavar="FILE",
+                       help="resolver file (blockaudit/resolvers/1); default: this machine's resolvers "
+                            "as subjects and built-in public resolvers as controls")
+    check.add_argument("--resolv-conf", type=Path, metavar="FILE",
+                       default=Path(os.environ.get("BLOCKAUDIT_RESOLV_CONF", "/etc/resolv.conf")),
+                       help="where the machine's resolvers are read without --resolvers "
+                            "(default: $BLOCKAUDIT_RESOLV_CONF or /etc/resolv.conf)")
+    check.add_argument("--report", action="append", type=_report_spec, default=[], metavar="FORMAT:PATH",
+                       help="write a report; repeatable; PATH '-' is stdout. Formats: "
+                            + ", ".join(f.value for f in Format))
+    check.add_argument("--timeout", type=_positive, default=2.0, metavar="SECONDS",
+                       help="wait this long for each attempt (default: 2)")
+    check.add_argument("--retries", type=_count, default=2, metavar="N",
+                       help="attempts after a timeout, with backoff (default: 2)")
+    check.add_argument("--subdomain-probe", action="append", metavar="LABEL", dest="probes",
+                       help="label asked below names ordered with subdomains; repeatable (default: www)")
+    check.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                       help="judge which orders are in force on this day (default: today, UTC)")
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    validate = commands.add_parser(
+        "validate", help="check order files (and a resolver file) without asking anything",
+        description="Lint order files: every problem is reported as file:line: what is wrong.",
+    )
+    validate.add_argument("orders", nargs="+", type=Path, metavar="ORDERS", help="order files or folders")
+    validate.add_argument("--resolvers", type=Path, metavar="FILE", help="also validate this resolver file")
+    return parser
+
+
+class _Progress:
+    """Progress on stderr when it is a terminal: phase, done/total, rate."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.started = time.monotonic()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        if event.done not in (0, event.total) and now - self.last < 0.1:
+            return
+        self.last = now
+        rate = event.done / max(now - self.started, 1e-6)
+        self.stream.write(f"\r\x1b[K{event.phase}: {event.done}/{event.total} questions, {rate:,.0f}/s")
+        if event.done == event.total:
+            self.stream.write("\n")
+            self.started = now
+        self.stream.flush()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a temp file beside it, then a rename."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_report_paths(specs: Sequence[ReportSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.path == "-":
+            if "-" in seen:
+                raise UsageError("only one report can go to stdout ('-')")
+            seen.add("-")
+            continue
+        target = Path(spec.path)
+        if str(target.resolve()) in seen:
+            raise UsageError(f"two reports are written to {spec.path}")
+        seen.add(str(target.resolve()))
+        parent = target.parent if str(target.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"cannot write report {spec.path}: folder {parent} does not exist")
+        if target.is_dir():
+            raise UsageError(f"cannot write report {spec.path}: it is a folder")
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"cannot write report {spec.path}: folder {parent} is not writable")
+
+
+def exit_status(run: Run) -> ExitStatus:
+    """The exit status a run earns."""
+    status = classify.rollup(run.results)
+    if status is Status.NONCOMPLIANT:
+        return ExitStatus.VIOLATION
+    if status is Status.INCONCLUSIVE:
+        return ExitStatus.INCONCLUSIVE
+    return ExitStatus.COMPLIANT
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _resolver_set(args: argparse.Namespace) -> ResolverSet:
+    if args.resolvers is not None:
+        return load_resolvers(args.resolvers)
+    return system_resolvers(args.resolv_conf)
+
+
+def _cmd_check(args: argparse.Namespace) -> ExitStatus:
+    specs: list[ReportSpec] = args.report
+    _check_report_paths(specs)
+    orders = load_orders(args.orders or [orders_dir()], args.date or _today())
+    resolvers = _resolver_set(args)
+    settings = AuditSettings(
+        probe=ProbeSettings(timeout=args.timeout, retries=args.retries),
+        subdomain_probes=tuple(args.probes) if args.probes else AuditSettings().subdomain_probes,
+    )
+    observer = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    run = asyncio.run(audit(orders, resolvers, settings, observer))
+    for spec in specs:
+        text = render(spec.format, run)
+        if spec.path == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_atomic(Path(spec.path), text)
+    if not args.quiet:
+        sys.stderr.write(summary(run))
+    return exit_status(run)
+
+
+def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
+    orders = load_orders(args.orders, _today())
+    names = [n for n in orders.names if n.kind.value == "ordered"]
+    message = f"ok: {len(orders.orders)} orders, {len(names)} ordered names"
+    if orders.not_in_force:
+        message += f" ({len(orders.not_in_force)} orders not in force today: {', '.join(orders.not_in_force)})"
+    if args.resolvers is not None:
+        resolvers = load_resolvers(args.resolvers)
+        message += f"; {len(resolvers.subjects)} subject and {len(resolvers.controls)} control resolvers"
+    sys.stderr.write(message + "\n")
+    return ExitStatus.COMPLIANT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status instead of exiting (tests call this)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code) if isinstance(exc.code, int) else ExitStatus.ERROR
+    try:
+        if args.command == "check":
+            return _cmd_check(args)
+        return _cmd_validate(args)
+    except BlockauditError as exc:
+        text = str(exc) if exc.path else f"blockaudit: {exc}"
+        sys.stderr.write(text.replace("\n", " ") + "\n")
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("\nblockaudit: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"blockaudit: {where}{exc.strerror or exc}\n")
+        return ExitStatus.ERROR
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The view-model every report gets, the Jinja environment, and one renderer per format."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, assert_never
+
+import jinja2
+
+from checker import __version__, classify
+from checker.bundled import templates_dir
+from checker.models import (
+    Deadline,
+    Health,
+    Observation,
+    Order,
+    QueryKind,
+    Record,
+    Resolver,
+    Result,
+    Run,
+    Source,
+    Status,
+    Target,
+)
+
+REPORT_SCHEMA = "blockaudit/report/1"
+
+View = dict[str, Any]
+
+
+class Format(StrEnum):
+    """Report formats that ``--report FORMAT:PATH`` accepts."""
+
+    JSON = "json"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(value: object) -> str:
+    """Text with control characters and bidi overrides shown as ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def environment(extra: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment: strict, autoescaped for markup, user templates before ours."""
+    folders = [str(extra)] if extra else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*folders, str(templates_dir())]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "xml", "htm"]),
+        keep_trailing_newline=True,
+    )
+    env.filters["term"] = terminal_safe
+    return env
+
+
+# --------------------------------------------------------------------------- view-model
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _record(record: Record) -> View:
+    return {"name": record.name, "type": record.type, "ttl": record.ttl, "data": record.data}
+
+
+def observation(obs: Observation) -> View:
+    """One observation as plain data, raw response in base64."""
+    return {
+        "resolver": obs.resolver,
+        "qname": obs.qname,
+        "qtype": obs.qtype,
+        "transport": obs.transport,
+        "started_at": _time(obs.started_at),
+        "rcode": obs.rcode,
+        "flags": list(obs.flags),
+        "answers": [_record(r) for r in obs.answers],
+        "authority": [_record(r) for r in obs.authority],
+        "ede": [{"code": e.code, "text": e.text} for e in obs.ede],
+        "elapsed_ms": obs.elapsed_ms,
+        "attempts": obs.attempts,
+        "rejected": obs.rejected,
+        "error": obs.error,
+        "wire": base64.b64encode(obs.wire).decode("ascii") if obs.wire is not None else None,
+    }
+
+
+def _source(source: Source) -> View:
+    return {"url": source.url, "note": source.note}
+
+
+def _deadline(deadline: Deadline | None) -> View | None:
+    if deadline is None:
+        return None
+    if deadline.due is not None:
+        return {"due": _time(deadline.due)}
+    return {"within": deadline.within_text, "from": deadline.start.value if deadline.start else None}
+
+
+def _target(target: Target) -> View:
+    view: View = {target.kind.value: target.value}
+    if target.kind.value == "domain":
+        view["subdomains"] = target.subdomains
+    if target.site:
+        view["site"] = target.site
+    return view
+
+
+def _order(order: Order, run: Run, results: list[Result]) -> View:
+    return {
+        "id": order.id,
+        "title": order.title,
+        "authority": order.authority,
+        "jurisdiction": order.jurisdiction,
+        "judge": order.judge,
+        "case_number": order.case_number,
+        "order_type": order.order_type.value,
+        "issued": order.issued.isoformat(),
+        "inferred": list(order.inferred),
+        "verification": order.verification.value,
+        "parties": {"plaintiffs": list(order.plaintiffs), "defendants": list(order.defendants)},
+        "sources": [_source(s) for s in order.sources],
+        "valid": {"from": order.valid_from.isoformat(),
+                  "until": order.valid_until.isoformat() if order.valid_until else None},
+        "in_force": order.id not in run.orders.not_in_force,
+        "deadline": _deadline(order.deadline),
+        "served": _time(order.served),
+        "notified": _time(order.notified),
+        "targets": [_target(t) for t in order.targets],
+        "exemptions": [t.value for t in order.exemptions],
+        "amendments": [
+            {"id": a.id, "date": a.date.isoformat(), "kind": a.kind.value,
+             "deadline": _deadline(a.deadline), "notified": _time(a.notified),
+             "sources": [_source(s) for s in a.sources], "note": a.note,
+             "targets": [_target(t) for t in a.targets]}
+            for a in order.amendments
+        ],
+        "events": [{"date": e.date.isoformat(), "what": e.what, "inferred": e.inferred} for e in order.events],
+        "notes": order.notes,
+        "path": order.path,
+        "status": classify.rollup(results).value,
+        "counts": classify.counts(results),
+    }
+
+
+def _health(health: Health) -> View:
+    return {
+        "healthy": health.healthy,
+        "healthy_after": health.healthy_after,
+        "rewrites_nxdomain": health.rewrites_nxdomain,
+        "detail": health.detail,
+        "observations": [observation(o) for o in health.observations],
+    }
+
+
+def _resolver(resolver: Resolver, health: Health | None, results: list[Result]) -> View:
+    view: View = {
+        "name": resolver.name,
+        "operator": resolver.operator,
+        "role": resolver.role.value,
+        "address": resolver.address,
+        "protocol": resolver.protocol.value,
+        "url": resolver.url,
+        "block": {
+            "addresses": sorted(str(a) for a in resolver.block.addresses),
+            "cnames": sorted(resolver.block.cnames),
+            "drop": resolver.block.drop,
+        },
+        "qps": resolver.qps,
+        "health": _health(health) if health else None,
+    }
+    if resolver.role.value == "subject":
+        view["status"] = classify.rollup(results).value
+        view["counts"] = classify.counts(results)
+    return view
+
+
+def result(item: Result) -> View:
+    """One result as plain data."""
+    return {
+        "query_name": item.query.name,
+        "domain": item.query.domain,
+        "kind": item.query.kind.value,
+        "orders": list(item.query.orders),
+        "resolver": item.resolver,
+        "verdict": item.verdict.value,
+        "method": item.method.value if item.method else None,
+        "reason": item.reason.value if item.reason else None,
+        "detail": item.detail,
+        "observations": [observation(o) for o in item.observations],
+    }
+
+
+def _group(results: Iterable[Result], key: str) -> dict[str, list[Result]]:
+    out: dict[str, list[Result]] = {}
+    for item in results:
+        out.setdefault(key, []).append(item)
+    return out
+
+
+def view_model(run: Run) -> View:
+    """Everything a report shows, as plain JSON-ready data, sorted for identical output."""
+    by_resolver: dict[str, list[Result]] = {}
+    by_order: dict[str, list[Result]] = {}
+    for item in run.results:
+        by_resolver.setdefault(item.resolver, []).append(item)
+        for order_id in item.query.orders:
+            by_order.setdefault(order_id, []).append(item)
+    health = {h.resolver: h for h in run.health}
+    operators: dict[str, list[Result]] = {}
+    members: dict[str, list[str]] = {}
+    for resolver in run.resolvers.subjects:
+        operators.setdefault(resolver.operator, []).extend(by_resolver.get(resolver.name, []))
+        members.setdefault(resolver.operator, []).append(resolver.name)
+    status = classify.rollup(run.results)
+    names = {r.query.name for r in run.results if r.query.kind is not QueryKind.CANARY}
+    return {
+        "schema": REPORT_SCHEMA,
+        "tool": {"name": "blockaudit", "version": __version__},
+        "run": {
+            "id": run.id,
+            "started_at": _time(run.started_at),
+            "finished_at": _time(run.finished_at),
+            "vantage": run.vantage,
+            "settings": run.settings,
+            "resolver_file": run.resolvers.path,
+            "canaries": list(run.resolvers.canaries),
+        },
+        "orders": [_order(o, run, by_order.get(o.id, [])) for o in run.orders.orders],
+        "not_checkable": [
+            {"order": order_id, "kind": t.kind.value, "value": t.value,
+             "reason": "DNS cannot check an IP or URL target"}
+            for order_id, t in run.orders.not_checkable
+        ],
+        "resolvers": [
+            _resolver(r, health.get(r.name), by_resolver.get(r.name, [])) for r in run.resolvers.resolvers
+        ],
+        "operators": [
+            {"name": name, "resolvers": members[name], "status": classify.rollup(items).value,
+             "counts": classify.counts(items)}
+            for name, items in sorted(operators.items())
+        ],
+        "results": [result(r) for r in run.results],
+        "controls": [observation(o) for o in run.controls],
+        "summary": {
+            "status": status.value,
+            "counts": classify.counts(run.results),
+            "names": len(names),
+            "violations": sum(1 for r in run.results if classify.violates(r)),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def render(fmt: Format, run: Run, templates: Path | None = None) -> str:
+    """The report in one format, as text."""
+    view = view_model(run)
+    match fmt:
+        case Format.JSON:
+            return json.dumps(view, indent=2, ensure_ascii=False) + "\n"
+        case _:
+            assert_never(fmt)
+
+
+def summary(run: Run, templates: Path | None = None) -> str:
+    """The short stderr summary: one line per resolver and per operator, then the run."""
+    view = view_model(run)
+    view["violations"] = [r for r in view["results"] if r["verdict"] in ("accessible", "overblocked")
+                          and (r["kind"] == "ordered" or r["verdict"] == "overblocked")]
+    view["counts"] = {
+        "names": view["summary"]["names"],
+        "subjects": len(run.resolvers.subjects),
+        "controls": len(run.resolvers.controls),
+    }
+    view["counts"] |= {}
+    return environment(templates).get_template("summary.txt").render(view)
+
+
+__all__ = ["Format", "Status", "render", "summary", "view_model"]

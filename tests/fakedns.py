@@ -1,0 +1,182 @@
+"""A programmable loopback DNS server for unit tests (UDP and TCP on one port).
+
+A test gives it a handler: ``handler(query, transport) -> reply``, where the reply is a
+``dns.message.Message``, raw ``bytes``, ``None`` (stay silent), or a ``Packets`` list to send
+several datagrams (for example a forged one before the real one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+
+@dataclass
+class Packets:
+    """Several UDP datagrams to send in order; ``from_other_port`` sends from another socket."""
+
+    items: Sequence[bytes]
+    from_other_port: Sequence[bool] = ()
+
+
+Reply = dns.message.Message | bytes | Packets | None
+Handler = Callable[[dns.message.Message, str], Reply]
+
+
+def respond(
+    query: dns.message.Message,
+    *,
+    rcode: int = dns.rcode.NOERROR,
+    a: Sequence[str] = (),
+    aaaa: Sequence[str] = (),
+    cname: str | None = None,
+    soa: bool = False,
+    ede: int | None = None,
+    tc: bool = False,
+    ttl: int = 60,
+) -> dns.message.Message:
+    """A response to ``query``: addresses (A/AAAA by the query type), CNAME, SOA, EDE, TC."""
+    response = dns.message.make_response(query)
+    response.set_rcode(rcode)
+    response.flags |= dns.flags.RA
+    if tc:
+        response.flags |= dns.flags.TC
+    question = query.question[0]
+    owner = question.name
+    if cname is not None:
+        target = dns.name.from_text(cname)
+        response.answer.append(dns.rrset.from_text(owner, ttl, "IN", "CNAME", target.to_text()))
+        owner = target
+    qtype = question.rdtype
+    values = a if qtype == dns.rdatatype.A else aaaa if qtype == dns.rdatatype.AAAA else ()
+    if values:
+        response.answer.append(dns.rrset.from_text_list(owner, ttl, "IN", qtype, list(values)))
+    if soa:
+        zone = dns.name.from_text(".".join(str(question.name).rstrip(".").split(".")[-2:]))
+        response.authority.append(dns.rrset.from_text(
+            zone, ttl, "IN", "SOA", f"ns.{zone} host.{zone} 1 3600 600 86400 60",
+        ))
+    if ede is not None:
+        response.use_edns(0, 0, 1232, options=[dns.edns.EDEOption(ede, "test")])
+    return response
+
+
+@dataclass
+class FakeDNSServer:
+    """UDP and TCP on 127.0.0.1 at one ephemeral port; run in threads until ``close()``."""
+
+    handler: Handler
+    queries: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        server = self
+
+        class UDPHandler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                data, sock = self.request
+                server._serve_udp(data, sock, self.client_address)
+
+        class TCPHandler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                with contextlib.suppress(OSError):
+                    while True:
+                        header = self.rfile.read(2)
+                        if len(header) < 2:
+                            return
+                        data = self.rfile.read(struct.unpack("!H", header)[0])
+                        reply = server._reply(data, "tcp")
+                        for wire in reply:
+                            self.wfile.write(struct.pack("!H", len(wire)) + wire)
+
+        for _ in range(20):
+            self._udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), UDPHandler)
+            port = self._udp.server_address[1]
+            try:
+                self._tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), TCPHandler)
+                break
+            except OSError:
+                self._udp.server_close()
+        else:
+            raise RuntimeError("no free port for the fake DNS server")
+        self._udp.daemon_threads = True
+        self._tcp.daemon_threads = True
+        self.port = port
+        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self._udp, self._tcp)]
+        for thread in self._threads:
+            thread.start()
+
+    def _reply(self, data: bytes, transport: str) -> list[bytes]:
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001
+            return []
+        question = query.question[0]
+        self.queries.append((str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), transport))
+        reply = self.handler(query, transport)
+        if reply is None:
+            return []
+        if isinstance(reply, dns.message.Message):
+            return [reply.to_wire()]
+        if isinstance(reply, Packets):
+            return list(reply.items)
+        return [reply]
+
+    def _serve_udp(self, data: bytes, sock: socket.socket, client: tuple[str, int]) -> None:
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001
+            return
+        reply = self.handler(query, "udp")
+        question = query.question[0]
+        self.queries.append((str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), "udp"))
+        if reply is None:
+            return
+        if isinstance(reply, dns.message.Message):
+            sock.sendto(reply.to_wire(), client)
+            return
+        if isinstance(reply, bytes):
+            sock.sendto(reply, client)
+            return
+        other = list(reply.from_other_port) + [False] * (len(reply.items) - len(reply.from_other_port))
+        for wire, elsewhere in zip(reply.items, other, strict=True):
+            if elsewhere:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
+                    stray.bind(("127.0.0.1", 0))
+                    stray.sendto(wire, client)
+            else:
+                sock.sendto(wire, client)
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:port`` as a resolver file writes it."""
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        """Stop both servers."""
+        for srv in (self._udp, self._tcp):
+            srv.shutdown()
+            srv.server_close()
+
+
+@contextlib.contextmanager
+def fake_dns(handler: Handler) -> Iterator[FakeDNSServer]:
+    """A running fake server for the duration of a ``with`` block."""
+    server = FakeDNSServer(handler)
+    try:
+        yield server
+    finally:
+        server.close()
