@@ -115,7 +115,7 @@ class FakeDNSServer:
         self._udp.daemon_threads = True
         self._tcp.daemon_threads = True
         self.port = port
-        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self._udp, self._tcp)]
+        self._threads = [threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True) for s in (self._udp, self._tcp)]
         for thread in self._threads:
             thread.start()
 
