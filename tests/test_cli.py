@@ -1,0 +1,130 @@
+"""The command line in-process: default resolvers, stdout carries only the report, exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import pytest
+
+from checker import resolvers as resolvers_module
+from checker.cli import ExitStatus, main
+from checker.models import Protocol, Resolver, Role
+from tests.fakedns import fake_dns, respond
+from tests.test_audit import authoritative, blocking
+
+ORDER = """\
+schema: blockaudit/order/1
+id: cli-order
+title: CLI test order
+authority: Test court
+jurisdiction: US
+order_type: other
+issued: 2026-01-01
+verification: unverified
+targets: [{domain: site.test, subdomains: true}]
+exemptions: [ok.test]
+"""
+FAST = ["--timeout", "0.2", "--retries", "0"]
+
+
+def resolver_file(tmp_path: Path, subject_port: int, control_port: int) -> Path:
+    path = tmp_path / "resolvers.yaml"
+    path.write_text(
+        "schema: blockaudit/resolvers/1\nresolvers:\n"
+        f"  - {{name: isp, operator: ISP, address: '127.0.0.1:{subject_port}', role: subject}}\n"
+        f"  - {{name: ctl, address: '127.0.0.1:{control_port}', role: control}}\n"
+        "canaries: [canary.test]\n"
+    )
+    return path
+
+
+@pytest.fixture
+def order(tmp_path: Path) -> Path:
+    path = tmp_path / "order.yaml"
+    path.write_text(ORDER)
+    return path
+
+
+def leaking(q: dns.message.Message, transport: str) -> dns.message.Message:
+    return authoritative(q, transport)
+
+
+def silent_for_site(q: dns.message.Message, transport: str) -> dns.message.Message | None:
+    name = str(q.question[0].name).rstrip(".")
+    return None if name.endswith("site.test") else authoritative(q, transport)
+
+
+@pytest.mark.parametrize(
+    ("subject", "status"),
+    [(blocking, ExitStatus.COMPLIANT), (leaking, ExitStatus.VIOLATION), (silent_for_site, ExitStatus.INCONCLUSIVE)],
+    ids=["compliant", "violation", "inconclusive"],
+)
+def test_exit_status(tmp_path: Path, order: Path, subject, status: ExitStatus, capsys) -> None:
+    with fake_dns(subject) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), *FAST])
+    assert code == status
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "resolver isp" in captured.err and "operator ISP" in captured.err
+
+
+def test_report_on_stdout_is_only_json(tmp_path: Path, order: Path, capsys) -> None:
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+                     "--report", "json:-", "-q", *FAST])
+    captured = capsys.readouterr()
+    assert code == ExitStatus.COMPLIANT
+    assert json.loads(captured.out)["summary"]["status"] == "compliant"
+    assert captured.err == ""
+
+
+def test_report_files_are_written(tmp_path: Path, order: Path) -> None:
+    out = tmp_path / "out.json"
+    out.write_text("OLD")
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+              "--report", f"json:{out}", "-q", *FAST])
+    assert json.loads(out.read_text())["schema"] == "blockaudit/report/1"
+    assert not list(tmp_path.glob(".out.json.*"))
+
+
+def test_default_resolvers_come_from_resolv_conf(tmp_path: Path, order: Path, monkeypatch, capsys) -> None:
+    """Without --resolvers: nameservers of the (fake) resolv.conf are subjects, built-ins are controls."""
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        control = Resolver("test-control", "Test", "127.0.0.1", c.port, Protocol.UDP, Role.CONTROL)
+        monkeypatch.setattr(resolvers_module, "BUILTIN_CONTROLS", (control,))
+        monkeypatch.setattr(resolvers_module, "BUILTIN_CANARIES", ("canary.test",))
+        conf = tmp_path / "resolv.conf"
+        conf.write_text(f"# fake\nsearch example\nnameserver 127.0.0.1:{s.port}\noptions edns0\n")
+        code = main(["check", str(order), "--resolv-conf", str(conf), "--report", "json:-", "-q", *FAST])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitStatus.COMPLIANT
+    roles = {r["name"]: r["role"] for r in report["resolvers"]}
+    assert roles == {"system-1": "subject", "test-control": "control"}
+
+
+def test_resolv_conf_from_environment(tmp_path: Path, order: Path, monkeypatch, capsys) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# no nameserver here\n")
+    monkeypatch.setenv("BLOCKAUDIT_RESOLV_CONF", str(conf))
+    assert main(["check", str(order)]) == ExitStatus.ERROR
+    assert str(conf) in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point_exists() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("checker.__main__") is not None
+
+
+def test_refused_everywhere_is_never_blocked(tmp_path: Path, order: Path, capsys) -> None:
+    refuse = lambda q, t: respond(q, rcode=dns.rcode.REFUSED)  # noqa: E731
+    with fake_dns(refuse) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+                     "--report", "json:-", "-q", *FAST])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitStatus.INCONCLUSIVE
+    assert {r["verdict"] for r in report["results"]} == {"inconclusive"}

@@ -1,0 +1,65 @@
+"""The fan-out: per-resolver concurrency cap and qps pacing, checked at the server side."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import dns.message
+
+from checker.engine import Engine, ProgressEvent
+from checker.models import Protocol, Resolver, Role
+from checker.probe.client import ProbeSettings
+from tests.fakedns import fake_dns, respond
+
+SETTINGS = ProbeSettings(timeout=2.0, retries=0)
+
+
+def test_concurrency_cap_is_honoured() -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def slow(q: dns.message.Message, transport: str) -> dns.message.Message:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return respond(q, a=["198.51.100.1"])
+
+    with fake_dns(slow) as server:
+        resolver = Resolver("r", "o", "127.0.0.1", server.port, Protocol.UDP, Role.SUBJECT, concurrency=3)
+        engine = Engine([resolver], SETTINGS)
+        work = [(resolver, f"n{i}.test", "A") for i in range(12)]
+        seen = asyncio.run(engine.observe("names", work))
+    assert len(seen) == 12 and all(o.rcode == "NOERROR" for o in seen.values())
+    assert state["peak"] <= 3
+
+
+def test_qps_pacing_spaces_the_queries() -> None:
+    arrivals: list[float] = []
+
+    def record(q: dns.message.Message, transport: str) -> dns.message.Message:
+        arrivals.append(time.monotonic())
+        return respond(q, a=["198.51.100.1"])
+
+    with fake_dns(record) as server:
+        resolver = Resolver("r", "o", "127.0.0.1", server.port, Protocol.UDP, Role.SUBJECT, qps=50)
+        engine = Engine([resolver], SETTINGS)
+        asyncio.run(engine.observe("names", [(resolver, f"n{i}.test", "A") for i in range(10)]))
+    span = max(arrivals) - min(arrivals)
+    # 10 queries at 50/s need at least 9 intervals of 20 ms between the first and the last.
+    assert span >= 9 * 0.02 * 0.8
+
+
+def test_progress_events_count_up_to_the_total() -> None:
+    events: list[ProgressEvent] = []
+    with fake_dns(lambda q, t: respond(q, a=["198.51.100.1"])) as server:
+        resolver = Resolver("r", "o", "127.0.0.1", server.port, Protocol.UDP, Role.SUBJECT)
+        engine = Engine([resolver], SETTINGS, events.append)
+        asyncio.run(engine.observe("names", [(resolver, f"n{i}.test", "A") for i in range(5)]))
+    assert events[0] == ProgressEvent("names", 0, 5)
+    assert events[-1] == ProgressEvent("names", 5, 5)
+    assert [e.done for e in events] == sorted(e.done for e in events)
