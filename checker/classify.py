@@ -147,7 +147,24 @@ def _fmt(addresses: Iterable[IPAddress]) -> str:
 def judge_answer(
     obs: Observation, name: NameView, signals: BlockSignals, rewrites_nxdomain: bool | None = None,
 ) -> Outcome:
-    """Judge one subject observation against the controls' view of the name."""
+    """Judge one subject observation against the controls' view of the name.
+
+    An explicit block answer (sinkhole, block page, REFUSED with EDE) for a name the controls
+    say does not exist, or has no address, is ``dead``: there was nothing to block.
+    """
+    outcome = _judge(obs, name, signals, rewrites_nxdomain)
+    if outcome.verdict is not Verdict.BLOCKED or name.resolves or name.failed:
+        return outcome
+    if name.exists:
+        return Outcome(Verdict.DEAD, reason=Reason.NO_ADDRESS,
+                       detail=f"{outcome.detail}; the controls find the name but no address")
+    return Outcome(Verdict.DEAD, reason=Reason.NOT_FOUND,
+                   detail=f"{outcome.detail}; the controls say the name does not exist")
+
+
+def _judge(
+    obs: Observation, name: NameView, signals: BlockSignals, rewrites_nxdomain: bool | None,
+) -> Outcome:
     view = name.by_type.get(obs.qtype) or control_view(())
     t = obs.qtype
     if obs.rcode is None:

@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check order files (and a resolver file) without asking anything",
         description="Lint order files: every problem is reported as file:line: what is wrong.",
     )
-    validate.add_argument("orders", nargs="+", type=Path, metavar="ORDERS", help="order files or folders")
+    validate.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
+                          help="order files or folders (default: the bundled orders)")
     validate.add_argument("--resolvers", type=Path, metavar="FILE", help="also validate this resolver file")
     return parser
 
@@ -254,7 +255,7 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
 
 
 def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
-    orders = load_orders(args.orders, _today())
+    orders = load_orders(args.orders or [orders_dir()], _today())
     names = [n for n in orders.names if n.kind.value == "ordered"]
     message = f"ok: {len(orders.orders)} orders, {len(names)} ordered names"
     if orders.not_in_force:

@@ -92,13 +92,15 @@ def _entry(node: Node) -> Resolver:
     name = fields["name"].str().strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
         raise fields["name"].fail(f"{name!r} must be letters, digits, '.', '_' or '-'")
-    protocol = Protocol.UDP
+    protocol: Protocol = Protocol.UDP
     if "protocol" in fields:
         protocol = fields["protocol"].choice(Protocol, [p.value for p in Protocol])
     try:
         host, port = parse_address(fields["address"].str(), DEFAULT_PORTS[protocol])
     except ValueError as exc:
-        raise fields["address"].fail(str(exc), hint="for example 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53") from None
+        raise fields["address"].fail(
+            str(exc), hint="for example 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53",
+        ) from None
     url = fields["url"].optional_str() if "url" in fields else None
     if protocol is Protocol.DOH and not url:
         raise node.fail("a doh resolver needs 'url'", hint="for example https://dns.example/dns-query")
@@ -106,7 +108,7 @@ def _entry(node: Node) -> Resolver:
         raise fields["url"].fail("'url' is only for protocol doh")
     if url is not None and not url.startswith("https://"):
         raise fields["url"].fail(f"{url!r} is not an https:// URL")
-    role = Role.SUBJECT
+    role: Role = Role.SUBJECT
     if "role" in fields:
         role = fields["role"].choice(Role, [r.value for r in Role])
     qps = fields["qps"].number(minimum=0.1) if "qps" in fields and not fields["qps"].is_null else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import difflib
 from collections.abc import Callable, Iterator
@@ -111,7 +112,7 @@ class Node:
         except ValueError as exc:  # e.g. an impossible date such as 2026-02-30
             raise self.fail(f"cannot read {self._node.value!r}: {exc}") from None
 
-    def str(self, *, allow_empty: bool = False) -> str:
+    def str(self, *, allow_empty: bool = False) -> builtins.str:
         """A string; numbers and dates are refused rather than silently converted."""
         value = self._scalar()
         if not isinstance(value, str):
@@ -122,7 +123,7 @@ class Node:
             raise self.fail("contains a NUL character")
         return value
 
-    def optional_str(self) -> str | None:
+    def optional_str(self) -> builtins.str | None:
         """A string, or ``None`` for ``null``."""
         return None if self.is_null else self.str()
 
@@ -174,7 +175,7 @@ class Node:
             return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
         raise self.fail(f"expected a time like 2026-04-20T00:00:00Z, found {value!r}")
 
-    def choice(self, enum: Callable[[str], T], allowed: list[str]) -> T:
+    def choice(self, enum: Callable[[builtins.str], T], allowed: list[builtins.str]) -> T:
         """One of a closed set of strings."""
         value = self._scalar()
         if isinstance(value, str) and value in allowed:
@@ -183,7 +184,7 @@ class Node:
         hint = f"did you mean '{close[0]}'?" if close else None
         raise self.fail(f"expected one of {', '.join(allowed)}; found {value!r}", hint=hint)
 
-    def _describe(self) -> str:
+    def _describe(self) -> builtins.str:
         if isinstance(self._node, yaml.MappingNode):
             return "a mapping"
         if isinstance(self._node, yaml.SequenceNode):
@@ -191,7 +192,7 @@ class Node:
         return f"{_kind(self._scalar())} {self._node.value!r}"
 
 
-def _kind(value: object) -> str:
+def _kind(value: object) -> builtins.str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -219,7 +220,7 @@ def _reject_aliases(node: yaml.Node, path: str, error: type[BlockauditError]) ->
             stack.extend(current.value)
 
 
-def read_text(path: Path, error: type[BlockauditError]) -> str:
+def read_text(path: Path, error: type[BlockauditError]) -> builtins.str:
     """A file's text as UTF-8, with a clear error for a missing, huge or undecodable file."""
     label = str(path)
     try:
@@ -251,13 +252,12 @@ def load(path: Path, error: type[BlockauditError]) -> Node:
     text = read_text(path, error)
     label = str(path)
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise error("contains a NUL character", path=label, line=line)
+        raise error("contains a NUL character", path=label, line=text[: text.index("\x00")].count("\n") + 1)
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line: int | None = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise error(f"malformed YAML: {problem}", path=label, line=line) from None
     except yaml.YAMLError as exc:

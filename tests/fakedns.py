@@ -125,7 +125,9 @@ class FakeDNSServer:
         except Exception:  # noqa: BLE001
             return []
         question = query.question[0]
-        self.queries.append((str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), transport))
+        self.queries.append(
+            (str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), transport),
+        )
         reply = self.handler(query, transport)
         if reply is None:
             return []

@@ -9,8 +9,8 @@ import json
 import dns.message
 import pytest
 
-from checker.report import Format, render, summary, terminal_safe, view_model
 from checker.models import Run
+from checker.report import Format, render, summary, terminal_safe, view_model
 from tests.test_audit import blocking, run_audit
 
 

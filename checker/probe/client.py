@@ -29,7 +29,7 @@ class ProbeSettings:
 
     def worst_case(self) -> float:
         """Upper bound in seconds for one question: every attempt times out."""
-        waits = sum(self.backoff * (2**i) * 1.25 for i in range(self.retries))
+        waits = sum(self.backoff * float(2**i) * 1.25 for i in range(self.retries))
         return self.timeout * (self.retries + 1) + waits
 
 

@@ -32,11 +32,11 @@ def parse_response(query: dns.message.Message, wire: bytes) -> dns.message.Messa
     """The response if ``wire`` parses and answers ``query`` (ID, QR, opcode, question); else None."""
     try:
         response = dns.message.from_wire(wire, ignore_trailing=True, raise_on_truncation=False)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever dnspython raises, an unparseable packet is rejected
         return None
     try:
         return response if query.is_response(response) else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - a response too odd to compare is not ours
         return None
 
 

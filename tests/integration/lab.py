@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import logging
@@ -435,6 +436,8 @@ Probe = Callable[[Server], str | None]
 
 def probe_answers(server: Server) -> str | None:
     """Ready when the server answers the canary with NOERROR and an address."""
+    if udp_listening(server.port) is False:
+        return f"UDP port {server.port} is not bound yet"
     try:
         response = ask(server.port, CANARY, "A", timeout=0.5)
     except dns.exception.Timeout:
@@ -449,6 +452,8 @@ def probe_answers(server: Server) -> str | None:
 
 def probe_refuses(server: Server) -> str | None:
     """Ready when the server answers REFUSED."""
+    if udp_listening(server.port) is False:
+        return f"UDP port {server.port} is not bound yet"
     try:
         response = ask(server.port, CANARY, "A", timeout=0.5)
     except dns.exception.Timeout:
@@ -460,20 +465,28 @@ def probe_refuses(server: Server) -> str | None:
     return None
 
 
-def _udp_port_bound(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        try:
-            udp.bind((LOOPBACK, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+PROC_NET_UDP = Path("/proc/net/udp")
+
+
+def udp_listening(port: int) -> bool | None:
+    """Whether a UDP socket is bound to 127.0.0.1:port (None when /proc/net/udp cannot tell).
+
+    Reads the kernel's socket table instead of binding the port: a test bind could make the
+    server's own bind fail if both happened at the same moment.
+    """
+    try:
+        table = PROC_NET_UDP.read_text(encoding="ascii")
+    except OSError:
+        return None
+    wanted = f"0100007F:{port:04X}"  # 127.0.0.1 in the kernel's little-endian hex
+    return any(line.split()[1:2] == [wanted] for line in table.splitlines()[1:])
 
 
 def probe_listening(server: Server) -> str | None:
     """Ready when Unbound logged 'start of service' and holds its UDP port (it answers nobody)."""
     if "start of service" not in server.log_text(limit=100_000):
         return "no 'start of service' in the log yet"
-    if not _udp_port_bound(server.port):
+    if udp_listening(server.port) is False:
         return f"UDP port {server.port} is not bound"
     return None
 
@@ -595,6 +608,8 @@ class Lab:
     def start(self) -> Lab:
         """Write all files, start NSD then every Unbound, and wait until each is ready."""
         self.root.mkdir(parents=True, exist_ok=True)
+        # Should the caller never reach stop() (an internal error of the test runner), still stop.
+        atexit.register(self.stop)
         try:
             self._start_nsd()
             for spec in self.instances:
@@ -608,6 +623,7 @@ class Lab:
 
     def stop(self) -> None:
         """Stop every server that was started; safe to call more than once."""
+        atexit.unregister(self.stop)
         for server in reversed(list(self.servers.values())):
             server.stop()
         self.servers.clear()

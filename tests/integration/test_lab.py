@@ -265,6 +265,12 @@ def occupied_port() -> Iterator[int]:
             yield port
 
 
+def test_udp_listening_reads_the_socket_table(occupied_port: int) -> None:
+    assert labmod.udp_listening(occupied_port) in {True, None}
+    if labmod.udp_listening(occupied_port) is True:
+        assert labmod.udp_listening(labmod.free_port(taken={occupied_port})) is False
+
+
 def test_free_port_skips_taken_ports(occupied_port: int) -> None:
     port = labmod.free_port(taken={occupied_port})
     assert port != occupied_port

@@ -1,0 +1,48 @@
+"""``pip install .`` into a fresh venv gives a working command with bundled orders and templates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    # System site-packages supply the dependencies (no network); the package itself is built
+    # from this checkout into the venv, not taken from the developer's editable install.
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(ROOT)],
+        check=True, cwd=tmp_path,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    where = subprocess.run(
+        [str(python), "-c", "import checker, checker.bundled as b, json; print(json.dumps("
+         "[checker.__file__, str(b.templates_dir()), str(b.orders_dir())]))"],
+        check=True, cwd=tmp_path, capture_output=True, text=True, env=env,
+    )
+    module, templates, orders = json.loads(where.stdout)
+    assert module.startswith(str(venv)), module
+    assert templates.startswith(str(venv)) and (Path(templates) / "summary.txt").is_file()
+    assert orders.startswith(str(venv)) and list(Path(orders).glob("*.yaml"))
+
+    command = venv / "bin" / "blockaudit"
+    validate = subprocess.run([str(command), "validate"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert validate.returncode == 0, validate.stderr
+    assert validate.stderr.startswith("ok: 1 orders, 9 ordered names")
+
+    helped = subprocess.run([str(command), "check", "--help"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert helped.returncode == 0 and "exit status" in helped.stdout
+
+    version = subprocess.run([str(python), "-m", "checker", "--version"], cwd=tmp_path, capture_output=True,
+                             text=True, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("blockaudit ")
