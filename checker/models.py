@@ -257,10 +257,12 @@ class Order:
         """Whether the order binds on the given day."""
         return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
 
-    def effective_targets(self) -> tuple[Target, ...]:
-        """Targets after every amendment, in order: additions appended, removals dropped."""
+    def effective_targets(self, on: dt.date | None = None) -> tuple[Target, ...]:
+        """Targets after every amendment made by ``on`` (all when None): additions in, removals out."""
         current: dict[tuple[TargetKind, str], Target] = {(t.kind, t.value): t for t in self.targets}
         for amendment in self.amendments:
+            if on is not None and amendment.date > on:
+                continue
             for target in amendment.targets:
                 key = (target.kind, target.value)
                 if amendment.kind is AmendmentKind.ADD:

@@ -111,6 +111,8 @@ class Node:
             raise self.fail(str(exc.problem or "cannot read this value")) from None
         except ValueError as exc:  # e.g. an impossible date such as 2026-02-30
             raise self.fail(f"cannot read {self._node.value!r}: {exc}") from None
+        except Exception:  # noqa: BLE001 - PyYAML constructors raise odd errors on tagged garbage
+            raise self.fail(f"cannot read {self._node.value!r} as {self._node.tag}") from None
 
     def str(self, *, allow_empty: bool = False) -> builtins.str:
         """A string; numbers and dates are refused rather than silently converted."""
@@ -260,8 +262,13 @@ def load(path: Path, error: type[BlockauditError]) -> Node:
         line: int | None = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise error(f"malformed YAML: {problem}", path=label, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: max(exc.position, 0)].count("\n") + 1
+        raise error(f"character {exc.character!r} is not allowed in YAML", path=label, line=line) from None
     except yaml.YAMLError as exc:
-        raise error(f"malformed YAML: {exc}", path=label) from None
+        raise error(f"malformed YAML: {' '.join(str(exc).split())}", path=label) from None
+    except RecursionError:
+        raise error("nested too deeply", path=label) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise error("the file is empty", path=label, line=1)

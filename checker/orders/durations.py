@@ -21,7 +21,10 @@ def parse_duration(text: str) -> dt.timedelta:
     if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"{text!r} is not an ISO 8601 duration like P5D, PT30M or P1W")
     parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-    delta = dt.timedelta(**parts)
+    try:
+        delta = dt.timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any deadline can be") from None
     if delta <= dt.timedelta(0):
         raise ValueError(f"{text!r} is not a positive duration")
     return delta

@@ -323,7 +323,7 @@ def merge(orders: Sequence[Order], on: dt.date) -> OrderSet:
         if not order.in_force(on):
             not_in_force.append(order.id)
             continue
-        for target in order.effective_targets():
+        for target in order.effective_targets(on):
             if target.kind is not TargetKind.DOMAIN:
                 not_checkable.append((order.id, target))
                 continue
