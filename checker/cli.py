@@ -19,12 +19,15 @@ from checker import __version__, classify
 from checker.audit import AuditSettings, audit
 from checker.bundled import orders_dir
 from checker.engine import ProgressEvent
-from checker.errors import BlockauditError, UsageError
-from checker.models import ResolverSet, Run, Status
+from checker.errors import BlockauditError, ResolverConfigError, UsageError
+from checker.models import Protocol, ResolverSet, Run, Status
 from checker.orders.loader import load_orders
 from checker.probe.client import ProbeSettings
 from checker.report import Format, render, summary
 from checker.resolvers import load_resolvers, system_resolvers
+
+ASKABLE = (Protocol.UDP, Protocol.TCP)
+"""Transports this version can ask over."""
 
 
 class ExitStatus(IntEnum):
@@ -226,9 +229,15 @@ def _today() -> dt.date:
 
 
 def _resolver_set(args: argparse.Namespace) -> ResolverSet:
-    if args.resolvers is not None:
-        return load_resolvers(args.resolvers)
-    return system_resolvers(args.resolv_conf)
+    resolvers = load_resolvers(args.resolvers) if args.resolvers is not None else system_resolvers(args.resolv_conf)
+    for resolver in resolvers.resolvers:
+        if resolver.protocol not in ASKABLE:
+            raise ResolverConfigError(
+                f"resolver {resolver.name!r}: protocol {resolver.protocol.value} cannot be asked by this "
+                f"version (it asks {' and '.join(p.value for p in ASKABLE)})",
+                path=resolvers.path, line=resolver.line,
+            )
+    return resolvers
 
 
 def _cmd_check(args: argparse.Namespace) -> ExitStatus:
