@@ -35,8 +35,7 @@ BUILTIN_CONTROLS: tuple[Resolver, ...] = (
 # and not the subject of any blocking order we know of.
 BUILTIN_CANARIES: tuple[str, ...] = ("example.com", "iana.org")
 
-_ENTRY_KEYS = ("name", "operator", "address", "protocol", "url", "role", "block", "qps",
-               "tls_name", "concurrency", "note")
+_ENTRY_KEYS = ("operator", "protocol", "url", "role", "block", "qps", "tls_name", "concurrency", "note")
 
 
 def parse_address(text: str, default_port: int) -> tuple[str, int]:
@@ -114,7 +113,10 @@ def _entry(node: Node) -> Resolver:
     qps = fields["qps"].number(minimum=0.1) if "qps" in fields and not fields["qps"].is_null else None
     concurrency = 16
     if "concurrency" in fields:
-        concurrency = int(fields["concurrency"].number(minimum=1))
+        value = fields["concurrency"].number(minimum=1)
+        if value != int(value):
+            raise fields["concurrency"].fail(f"expected a whole number, found {value:g}")
+        concurrency = int(value)
     return Resolver(
         name=name,
         operator=fields["operator"].str().strip() if "operator" in fields else name,

@@ -269,7 +269,10 @@ def load(path: Path, error: type[BlockauditError]) -> Node:
         raise error(f"malformed YAML: {' '.join(str(exc).split())}", path=label) from None
     except RecursionError:
         raise error("nested too deeply", path=label) from None
-    documents = [d for d in documents if d is not None]
+    documents = [
+        d for d in documents
+        if d is not None and not (isinstance(d, yaml.ScalarNode) and d.tag.endswith(":null") and not d.value)
+    ]
     if not documents:
         raise error("the file is empty", path=label, line=1)
     if len(documents) > 1:

@@ -115,20 +115,26 @@ class FakeDNSServer:
         self._udp.daemon_threads = True
         self._tcp.daemon_threads = True
         self.port = port
-        self._threads = [threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True) for s in (self._udp, self._tcp)]
+        self._threads = [
+            threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True) for s in (self._udp, self._tcp)
+        ]
         for thread in self._threads:
             thread.start()
 
-    def _reply(self, data: bytes, transport: str) -> list[bytes]:
+    def _handle(self, data: bytes, transport: str) -> Reply:
+        """Parse the query, record it, and ask the handler; unparseable queries get silence."""
         try:
             query = dns.message.from_wire(data)
         except Exception:  # noqa: BLE001
-            return []
+            return None
         question = query.question[0]
         self.queries.append(
             (str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), transport),
         )
-        reply = self.handler(query, transport)
+        return self.handler(query, transport)
+
+    def _reply(self, data: bytes, transport: str) -> list[bytes]:
+        reply = self._handle(data, transport)
         if reply is None:
             return []
         if isinstance(reply, dns.message.Message):
@@ -138,13 +144,7 @@ class FakeDNSServer:
         return [reply]
 
     def _serve_udp(self, data: bytes, sock: socket.socket, client: tuple[str, int]) -> None:
-        try:
-            query = dns.message.from_wire(data)
-        except Exception:  # noqa: BLE001
-            return
-        reply = self.handler(query, "udp")
-        question = query.question[0]
-        self.queries.append((str(question.name).rstrip("."), dns.rdatatype.to_text(question.rdtype), "udp"))
+        reply = self._handle(data, "udp")
         if reply is None:
             return
         if isinstance(reply, dns.message.Message):

@@ -229,6 +229,8 @@ def load_order(path: Path) -> Order:
     ordered = {t.value for t in targets} | {
         t.value for a in amendments for t in a.targets if a.kind is AmendmentKind.ADD
     }
+    if not ordered:
+        raise fields["targets"].fail("the order names no target", hint="list at least one domain, ip or url")
     for exemption in exemptions:
         if exemption.value in ordered:
             raise OrderError(
@@ -279,6 +281,7 @@ def load_order(path: Path) -> Order:
 def discover(paths: Sequence[Path]) -> list[Path]:
     """Order files named directly, plus every ``*.yaml``/``*.yml`` below named folders, sorted."""
     files: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             found = sorted(
@@ -288,10 +291,12 @@ def discover(paths: Sequence[Path]) -> list[Path]:
             )
             if not found:
                 raise OrderError("folder holds no order files (*.yaml, *.yml)", path=str(path))
-            files.extend(found)
+            files.extend(p for p in found if p.resolve() not in seen)
+            seen.update(p.resolve() for p in found)
         elif not path.exists():
             raise OrderError("no such file or folder", path=str(path))
-        else:
+        elif path.resolve() not in seen:
+            seen.add(path.resolve())
             files.append(path)
     return files
 

@@ -58,6 +58,8 @@ def normalise(raw: str) -> str:
     for label in labels:
         if len(label) > MAX_LABEL:
             raise InvalidName(f"label '{label[:20]}...' is {len(label)} octets, more than {MAX_LABEL}")
+        if label[2:4] == "--" and not label.startswith("xn--"):
+            raise InvalidName(f"label '{label}' has '--' in third and fourth place, which IDNA reserves")
         if not _LABEL.match(label):
             raise InvalidName(f"label '{label}' has characters other than a-z, 0-9 and inner '-'")
     if len(labels) < 2:

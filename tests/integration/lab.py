@@ -434,16 +434,23 @@ Probe = Callable[[Server], str | None]
 """Readiness check: returns None when the server is ready, else why it is not (yet)."""
 
 
-def probe_answers(server: Server) -> str | None:
-    """Ready when the server answers the canary with NOERROR and an address."""
+def _ask_canary(server: Server) -> dns.message.Message | str:
+    """The server's answer to the canary, or why there is none (yet)."""
     if udp_listening(server.port) is False:
         return f"UDP port {server.port} is not bound yet"
     try:
-        response = ask(server.port, CANARY, "A", timeout=0.5)
+        return ask(server.port, CANARY, "A", timeout=0.5)
     except dns.exception.Timeout:
         return "no answer yet"
     except OSError as exc:
         return f"query failed: {exc}"
+
+
+def probe_answers(server: Server) -> str | None:
+    """Ready when the server answers the canary with NOERROR and an address."""
+    response = _ask_canary(server)
+    if isinstance(response, str):
+        return response
     if response.rcode() != dns.rcode.NOERROR or not response.answer:
         rcode = dns.rcode.to_text(response.rcode())
         return f"{CANARY} A gave {rcode} with {len(response.answer)} answer RRsets"
@@ -452,14 +459,9 @@ def probe_answers(server: Server) -> str | None:
 
 def probe_refuses(server: Server) -> str | None:
     """Ready when the server answers REFUSED."""
-    if udp_listening(server.port) is False:
-        return f"UDP port {server.port} is not bound yet"
-    try:
-        response = ask(server.port, CANARY, "A", timeout=0.5)
-    except dns.exception.Timeout:
-        return "no answer yet"
-    except OSError as exc:
-        return f"query failed: {exc}"
+    response = _ask_canary(server)
+    if isinstance(response, str):
+        return response
     if response.rcode() != dns.rcode.REFUSED:
         return f"expected REFUSED, got {dns.rcode.to_text(response.rcode())}"
     return None
