@@ -187,6 +187,7 @@ def _resolver(resolver: Resolver, health: Health | None, results: list[Result]) 
     if resolver.role.value == "subject":
         view["status"] = classify.rollup(results).value
         view["counts"] = classify.counts(results)
+        view["counts_by_kind"] = counts_by_kind(results)
     return view
 
 
@@ -206,11 +207,10 @@ def result(item: Result) -> View:
     }
 
 
-def _group(results: Iterable[Result], key: str) -> dict[str, list[Result]]:
-    out: dict[str, list[Result]] = {}
-    for item in results:
-        out.setdefault(key, []).append(item)
-    return out
+def counts_by_kind(results: Iterable[Result]) -> dict[str, dict[str, int]]:
+    """Verdict counts for ordered names, exemptions and canaries apart (accessible is good for the last two)."""
+    items = list(results)
+    return {kind.value: classify.counts(r for r in items if r.query.kind is kind) for kind in QueryKind}
 
 
 def view_model(run: Run) -> View:
@@ -252,7 +252,7 @@ def view_model(run: Run) -> View:
         ],
         "operators": [
             {"name": name, "resolvers": members[name], "status": classify.rollup(items).value,
-             "counts": classify.counts(items)}
+             "counts": classify.counts(items), "counts_by_kind": counts_by_kind(items)}
             for name, items in sorted(operators.items())
         ],
         "results": [result(r) for r in run.results],
@@ -260,6 +260,7 @@ def view_model(run: Run) -> View:
         "summary": {
             "status": status.value,
             "counts": classify.counts(run.results),
+            "counts_by_kind": counts_by_kind(run.results),
             "names": len(names),
             "violations": sum(1 for r in run.results if classify.violates(r)),
         },
@@ -289,7 +290,6 @@ def summary(run: Run, templates: Path | None = None) -> str:
         "subjects": len(run.resolvers.subjects),
         "controls": len(run.resolvers.controls),
     }
-    view["counts"] |= {}
     return environment(templates).get_template("summary.txt").render(view)
 
 
