@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from checker import __version__, classify
 from checker.audit import AuditSettings, audit
@@ -23,7 +24,19 @@ from checker.errors import BlockauditError, ResolverConfigError, UsageError
 from checker.models import Protocol, ResolverSet, Run, Status
 from checker.orders.loader import load_orders
 from checker.probe.client import ProbeSettings
-from checker.report import Format, render, summary
+from checker.report import (
+    REPORT_SCHEMA,
+    Format,
+    RenderOptions,
+    annotations,
+    json_text,
+    pdf_available,
+    render,
+    sha256,
+    summary,
+    view_model,
+)
+from checker.report.present import parse_time
 from checker.resolvers import load_resolvers, system_resolvers
 
 ASKABLE = (Protocol.UDP, Protocol.TCP)
@@ -145,7 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="label asked below names ordered with subdomains; repeatable (default: www)")
     check.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
                        help="judge which orders are in force on this day (default: today, UTC)")
+    check.add_argument("--templates", type=Path, metavar="DIR",
+                       help="a folder of templates that override the bundled ones, by file name")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    render_cmd = commands.add_parser(
+        "render", help="render a saved JSON report in other formats, asking nothing",
+        description="Render any format from a JSON report written by 'check'. The same JSON gives "
+                    "byte-identical output; reports state the run's end as their date unless "
+                    "SOURCE_DATE_EPOCH is set.",
+    )
+    render_cmd.add_argument("json", type=Path, metavar="REPORT.json", help="a report from --report json:PATH")
+    render_cmd.add_argument("--report", action="append", type=_report_spec, default=[], metavar="FORMAT:PATH",
+                            help="write a report; repeatable; PATH '-' is stdout. Formats: "
+                                 + ", ".join(f.value for f in Format))
+    render_cmd.add_argument("--templates", type=Path, metavar="DIR",
+                            help="a folder of templates that override the bundled ones, by file name")
 
     validate = commands.add_parser(
         "validate", help="check order files (and a resolver file) without asking anything",
@@ -178,13 +206,13 @@ class _Progress:
         self.stream.flush()
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write a file whole or not at all: a temp file beside it, then a rename."""
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -193,7 +221,11 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _check_report_paths(specs: Sequence[ReportSpec]) -> None:
+def _check_report_paths(specs: Sequence[ReportSpec], templates: Path | None) -> None:
+    if templates is not None and not templates.is_dir():
+        raise UsageError(f"--templates {templates}: no such folder")
+    if any(spec.format is Format.PDF for spec in specs) and not pdf_available():
+        raise UsageError("the pdf report needs WeasyPrint", hint="pip install 'blockaudit[pdf]'")
     seen: set[str] = set()
     for spec in specs:
         if spec.path == "-":
@@ -242,7 +274,7 @@ def _resolver_set(args: argparse.Namespace) -> ResolverSet:
 
 def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     specs: list[ReportSpec] = args.report
-    _check_report_paths(specs)
+    _check_report_paths(specs, args.templates)
     orders = load_orders(args.orders or [orders_dir()], args.date or _today())
     resolvers = _resolver_set(args)
     settings = AuditSettings(
@@ -251,16 +283,70 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     )
     observer = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
     run = asyncio.run(audit(orders, resolvers, settings, observer))
-    for spec in specs:
-        text = render(spec.format, run)
-        if spec.path == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            write_atomic(Path(spec.path), text)
+    view = view_model(run)
+    _write_reports(specs, view, args.templates)
     if not args.quiet:
-        sys.stderr.write(summary(run))
+        sys.stderr.write(summary(view, args.templates))
     return exit_status(run)
+
+
+def _rendered_at(view: dict[str, Any]) -> dt.datetime:
+    """The clock reports show: SOURCE_DATE_EPOCH when set (reproducible builds), else the run's end."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        if not epoch.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds")
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    finished = parse_time(view["run"].get("finished_at"))
+    return finished or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates: Path | None,
+                   source: str | None = None) -> None:
+    """Render every report first, then write them: a render error leaves every file untouched."""
+    text = source if source is not None else json_text(view)
+    options = RenderOptions(rendered_at=_rendered_at(view), source_sha256=sha256(text), templates=templates)
+    rendered = [(spec, text.encode("utf-8") if spec.format is Format.JSON and source is not None
+                 else render(spec.format, view, options)) for spec in specs]
+    for spec, data in rendered:
+        if spec.path != "-":
+            write_atomic(Path(spec.path), data)
+        elif spec.format is Format.GITHUB:
+            sys.stdout.write(annotations(view))
+            step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if step_summary:
+                with open(step_summary, "ab") as handle:
+                    handle.write(data)
+        else:
+            sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def _cmd_render(args: argparse.Namespace) -> ExitStatus:
+    specs: list[ReportSpec] = args.report
+    if not specs:
+        raise UsageError("nothing to render", hint="add --report FORMAT:PATH")
+    _check_report_paths(specs, args.templates)
+    label = str(args.json)
+    try:
+        source = args.json.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UsageError("no such file", path=label) from None
+    except UnicodeDecodeError:
+        raise UsageError("not UTF-8 text", path=label) from None
+    try:
+        view = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"not valid JSON: {exc.msg}", path=label, line=exc.lineno) from None
+    schema = view.get("schema") if isinstance(view, dict) else None
+    if schema != REPORT_SCHEMA:
+        raise UsageError(f"not a blockaudit report (schema {schema!r})", path=label, line=1,
+                         hint=f"expected {REPORT_SCHEMA}")
+    try:
+        _write_reports(specs, view, args.templates, source)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"report lacks a field the renderer needs ({exc})", path=label) from None
+    return ExitStatus.COMPLIANT
 
 
 def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
@@ -286,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _cmd_check(args)
+        if args.command == "render":
+            return _cmd_render(args)
         return _cmd_validate(args)
     except BlockauditError as exc:
         text = str(exc) if exc.path else f"blockaudit: {exc}"

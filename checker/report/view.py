@@ -1,20 +1,13 @@
-"""The view-model every report gets, the Jinja environment, and one renderer per format."""
+"""The report view-model: a run as plain JSON-ready data, the one source every format renders from."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
-import re
 from collections.abc import Iterable
-from enum import StrEnum
-from pathlib import Path
-from typing import Any, assert_never
-
-import jinja2
+from typing import Any
 
 from checker import __version__, classify
-from checker.bundled import templates_dir
 from checker.models import (
     Deadline,
     Health,
@@ -26,44 +19,12 @@ from checker.models import (
     Result,
     Run,
     Source,
-    Status,
     Target,
 )
 
 REPORT_SCHEMA = "blockaudit/report/1"
 
 View = dict[str, Any]
-
-
-class Format(StrEnum):
-    """Report formats that ``--report FORMAT:PATH`` accepts."""
-
-    JSON = "json"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def terminal_safe(value: object) -> str:
-    """Text with control characters and bidi overrides shown as ``\\xNN`` escapes."""
-    def escape(match: re.Match[str]) -> str:
-        code = ord(match.group())
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _CONTROL.sub(escape, str(value))
-
-
-def environment(extra: Path | None = None) -> jinja2.Environment:
-    """The Jinja environment: strict, autoescaped for markup, user templates before ours."""
-    folders = [str(extra)] if extra else []
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*folders, str(templates_dir())]),
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html", "xml", "htm"]),
-        keep_trailing_newline=True,
-    )
-    env.filters["term"] = terminal_safe
-    return env
 
 
 # --------------------------------------------------------------------------- view-model
@@ -113,7 +74,7 @@ def _deadline(deadline: Deadline | None) -> View | None:
 
 
 def _target(target: Target) -> View:
-    view: View = {target.kind.value: target.value}
+    view: View = {target.kind.value: target.value, "line": target.line}
     if target.kind.value == "domain":
         view["subdomains"] = target.subdomains
     if target.site:
@@ -153,6 +114,7 @@ def _order(order: Order, run: Run, results: list[Result]) -> View:
         "events": [{"date": e.date.isoformat(), "what": e.what, "inferred": e.inferred} for e in order.events],
         "notes": order.notes,
         "path": order.path,
+        "line": order.line,
         "status": classify.rollup(results).value,
         "counts": classify.counts(results),
     }
@@ -265,32 +227,3 @@ def view_model(run: Run) -> View:
             "violations": sum(1 for r in run.results if classify.violates(r)),
         },
     }
-
-
-# --------------------------------------------------------------------------- renderers
-
-
-def render(fmt: Format, run: Run, templates: Path | None = None) -> str:
-    """The report in one format, as text."""
-    view = view_model(run)
-    match fmt:
-        case Format.JSON:
-            return json.dumps(view, indent=2, ensure_ascii=False) + "\n"
-        case _:
-            assert_never(fmt)
-
-
-def summary(run: Run, templates: Path | None = None) -> str:
-    """The short stderr summary: one line per resolver and per operator, then the run."""
-    view = view_model(run)
-    view["violations"] = [r for r in view["results"] if r["verdict"] in ("accessible", "overblocked")
-                          and (r["kind"] == "ordered" or r["verdict"] == "overblocked")]
-    view["counts"] = {
-        "names": view["summary"]["names"],
-        "subjects": len(run.resolvers.subjects),
-        "controls": len(run.resolvers.controls),
-    }
-    return environment(templates).get_template("summary.txt").render(view)
-
-
-__all__ = ["Format", "Status", "render", "summary", "view_model"]
