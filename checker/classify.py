@@ -149,12 +149,17 @@ def judge_answer(
 ) -> Outcome:
     """Judge one subject observation against the controls' view of the name.
 
-    An explicit block answer (sinkhole, block page, REFUSED with EDE) for a name the controls
-    say does not exist, or has no address, is ``dead``: there was nothing to block.
+    A block answer (sinkhole, block page, REFUSED with EDE) for a name the controls say does
+    not exist, or has no address, is ``dead``: there was nothing to block. With no control
+    answering it is ``inconclusive/control_failed``: a block is only claimed for a name known
+    to exist.
     """
     outcome = _judge(obs, name, signals, rewrites_nxdomain)
-    if outcome.verdict is not Verdict.BLOCKED or name.resolves or name.failed:
+    if outcome.verdict is not Verdict.BLOCKED or name.resolves:
         return outcome
+    if name.failed:
+        return Outcome(Verdict.INCONCLUSIVE, reason=Reason.CONTROL_FAILED,
+                       detail=f"{outcome.detail}; no control answered, so the name may not exist")
     if name.exists:
         return Outcome(Verdict.DEAD, reason=Reason.NO_ADDRESS,
                        detail=f"{outcome.detail}; the controls find the name but no address")
@@ -229,7 +234,13 @@ def _judge(
         seen = f"the controls give {_fmt(view.addresses)}" if view.addresses else "the controls give none"
         return Outcome(Verdict.INCONCLUSIVE, reason=Reason.ANSWER_DIFFERS,
                        detail=f"{t}: {_fmt(real)}, none of which the controls give ({seen})")
-    # NOERROR without an address of this type.
+    # NOERROR without an address on the chain from the query name.
+    stray = [r for r in obs.answers if r.type in ("A", "AAAA", "CNAME") and r.name not in chain]
+    cnames = {r.name for r in obs.answers if r.type == "CNAME"}
+    if stray or chain[-1] in cnames:
+        what = "records for other names" if stray else "a CNAME chain that does not end"
+        return Outcome(Verdict.INCONCLUSIVE, reason=Reason.ANSWER_DIFFERS,
+                       detail=f"{t}: no address for the name, but {what} ({len(obs.answers)} answer records)")
     if view.addresses:
         return Outcome(Verdict.BLOCKED, Method.NODATA,
                        detail=f"{t}: no address while the controls give {_fmt(view.addresses)}")
@@ -284,8 +295,13 @@ def classify(
     if not health.healthy:
         return Result(query, resolver, Verdict.INCONCLUSIVE, None, Reason.RESOLVER_UNHEALTHY,
                       f"resolver unhealthy: {health.detail}", tuple(observations))
-    outcomes = [_as_kind(judge_answer(o, name, signals, health.rewrites_nxdomain), query.kind)
-                for o in observations]
+    judged = [judge_answer(o, name, signals, health.rewrites_nxdomain) for o in observations]
+    if query.kind is not QueryKind.ORDERED and any(o.verdict is Verdict.ACCESSIBLE for o in judged):
+        # A reachable name with no address of one family (BIND filter-aaaa, say) is not an
+        # order's block: no order block leaves the other family reachable.
+        judged = [Outcome(None, detail=o.detail + " (not counted: the other address family is reachable)")
+                  if o.method is Method.NODATA else o for o in judged]
+    outcomes = [_as_kind(o, query.kind) for o in judged]
     worst = _worst(outcomes, query.kind)
     assert worst.verdict is not None
     detail = "; ".join(o.detail for o in outcomes if o.detail) or worst.detail
@@ -363,9 +379,12 @@ def violates(result: Result) -> bool:
 
 
 def rollup(results: Iterable[Result]) -> Status:
-    """``noncompliant`` on any violation, else ``inconclusive`` on any inconclusive, else compliant."""
+    """``noncompliant`` on any violation, else ``inconclusive`` on any inconclusive result or when
+    no ordered name was checked at all (nothing proves compliance), else ``compliant``."""
     status = Status.COMPLIANT
+    ordered = False
     for result in results:
+        ordered = ordered or result.query.kind is QueryKind.ORDERED
         if violates(result):
             return Status.NONCOMPLIANT
         match result.verdict:
@@ -375,12 +394,15 @@ def rollup(results: Iterable[Result]) -> Status:
                 pass
             case _:
                 assert_never(result.verdict)
-    return status
+    return status if ordered else Status.INCONCLUSIVE
 
 
 def counts(results: Iterable[Result]) -> dict[str, int]:
-    """How many results have each verdict (every verdict listed, zeros included)."""
+    """How many results have each verdict, leaving out exemptions and canaries that are
+    ``accessible`` (their good state), so that ``accessible`` counts violations only."""
     out = {v.value: 0 for v in Verdict}
     for result in results:
+        if result.verdict is Verdict.ACCESSIBLE and result.query.kind is not QueryKind.ORDERED:
+            continue
         out[result.verdict.value] += 1
     return out

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -23,12 +24,14 @@ from checker.engine import ProgressEvent
 from checker.errors import BlockauditError, ResolverConfigError, UsageError
 from checker.models import Protocol, ResolverSet, Run, Status
 from checker.orders.loader import load_orders
+from checker.orders.names import InvalidName, normalise_label
 from checker.probe.client import ProbeSettings
+from checker.queries import canary_conflicts
 from checker.report import (
     REPORT_SCHEMA,
     Format,
     RenderOptions,
-    annotations,
+    github_annotations,
     json_text,
     pdf_available,
     render,
@@ -39,6 +42,7 @@ from checker.report import (
 from checker.report.present import parse_time
 from checker.resolvers import load_resolvers, system_resolvers
 
+MAX_RETRIES = 10
 ASKABLE = (Protocol.UDP, Protocol.TCP)
 """Transports this version can ask over."""
 
@@ -79,7 +83,21 @@ examples:
   blockaudit check                                   bundled orders, this machine's resolvers
   blockaudit check orders/ --resolvers isp.yaml --report json:out.json
   blockaudit check --resolvers isp.yaml --report json:- | jq .summary
+  blockaudit check --resolvers isp.yaml --report html:report.html --report junit:junit.xml \
+                   --report court:court.html --report github:-
+  blockaudit render report.json --report pdf:court.pdf    re-render a saved run, asking nothing
   blockaudit validate orders/ --resolvers isp.yaml    lint files without asking anything
+
+report formats:
+  json    the full run with raw evidence (blockaudit/report/1); every other format renders from it
+  html    one self-contained page: status, violations, names x resolvers matrix, evidence
+  md      GitHub-flavoured Markdown for a PR comment (under 1 MiB, truncated with a note)
+  junit   JUnit XML: a suite per order x resolver, a case per name
+  csv     one row per result, stable columns
+  github  job-summary Markdown; with '-': ::error/::warning annotations on stdout and the
+          summary appended to $GITHUB_STEP_SUMMARY
+  court   a formal HTML document for a filing, with the SHA-256 of the JSON it came from
+  pdf     the court report as PDF (needs: pip install 'blockaudit[pdf]')
 """
 
 
@@ -112,10 +130,17 @@ def _positive(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+def _retries(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_RETRIES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_RETRIES}")
     return int(text)
+
+
+def _label(text: str) -> str:
+    try:
+        return normalise_label(text)
+    except InvalidName as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def _date(text: str) -> dt.date:
@@ -152,9 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                             + ", ".join(f.value for f in Format))
     check.add_argument("--timeout", type=_positive, default=2.0, metavar="SECONDS",
                        help="wait this long for each attempt (default: 2)")
-    check.add_argument("--retries", type=_count, default=2, metavar="N",
+    check.add_argument("--retries", type=_retries, default=2, metavar="N",
                        help="attempts after a timeout, with backoff (default: 2)")
-    check.add_argument("--subdomain-probe", action="append", metavar="LABEL", dest="probes",
+    check.add_argument("--subdomain-probe", action="append", type=_label, metavar="LABEL", dest="probes",
                        help="label asked below names ordered with subdomains; repeatable (default: www)")
     check.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
                        help="judge which orders are in force on this day (default: today, UTC)")
@@ -207,15 +232,35 @@ class _Progress:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a temp file beside it, then a rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    """Write a file whole or not at all: a temp file beside it, then a rename.
+
+    A symlink is kept and the file it points to is replaced; a path that is not a regular file
+    (``/dev/stdout``, a FIFO) is written to directly, never replaced. A new file gets the mode
+    the umask allows; an existing file keeps its mode.
+    """
+    try:
+        existing: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
+    target = Path(os.path.realpath(path))
+    if existing is not None:
+        mode = stat.S_IMODE(existing.st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -277,6 +322,14 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     _check_report_paths(specs, args.templates)
     orders = load_orders(args.orders or [orders_dir()], args.date or _today())
     resolvers = _resolver_set(args)
+    for canary, domain in canary_conflicts(orders, resolvers.canaries):
+        if resolvers.path is None:
+            raise UsageError(f"the built-in canary {canary} is ordered blocked ({domain})",
+                             hint="pass --resolvers with a 'canaries' list of names no order blocks")
+        raise ResolverConfigError(
+            f"field 'canaries': {canary} is ordered blocked ({domain}); a canary must resolve everywhere",
+            path=resolvers.path, line=resolvers.canaries_line,
+        )
     settings = AuditSettings(
         probe=ProbeSettings(timeout=args.timeout, retries=args.retries),
         subdomain_probes=tuple(args.probes) if args.probes else AuditSettings().subdomain_probes,
@@ -312,7 +365,7 @@ def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates:
         if spec.path != "-":
             write_atomic(Path(spec.path), data)
         elif spec.format is Format.GITHUB:
-            sys.stdout.write(annotations(view))
+            sys.stdout.write(github_annotations(view))
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if step_summary:
                 with open(step_summary, "ab") as handle:

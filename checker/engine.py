@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from checker.models import Observation, Resolver
@@ -27,28 +28,45 @@ Observer = Callable[[ProgressEvent], None]
 Key = tuple[str, str, str]
 """(resolver name, query name, record type)."""
 
+RESERVED_DESCRIPTORS = 64
+"""File descriptors left for everything but queries (reports, the store, the interpreter)."""
+
+
+def socket_budget() -> int:
+    """How many queries may hold a socket at once in this process.
+
+    The soft ``RLIMIT_NOFILE`` is raised to the hard limit when it is lower (a user may run
+    hundreds of resolvers at 16 queries each); a budget below it keeps "too many open files"
+    from ever reaching a result as a network error.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    limit = soft if soft != resource.RLIM_INFINITY else 65536
+    return max(8, min(limit, 65536) - RESERVED_DESCRIPTORS)
+
 
 class Pacer:
-    """Limits one resolver to ``concurrency`` questions in flight and ``qps`` questions a second."""
+    """Spaces the packets sent to one resolver at most ``qps`` a second (retries included)."""
 
-    def __init__(self, concurrency: int, qps: float | None) -> None:
-        self._slots = asyncio.Semaphore(concurrency)
+    def __init__(self, qps: float | None) -> None:
         self._interval = 1.0 / qps if qps else 0.0
         self._next = 0.0
-        self._lock = asyncio.Lock()
 
-    async def __aenter__(self) -> None:
-        await self._slots.acquire()
-        if self._interval:
-            async with self._lock:
-                now = time.monotonic()
-                wait = self._next - now
-                self._next = max(now, self._next) + self._interval
-            if wait > 0:
-                await asyncio.sleep(wait)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._slots.release()
+    async def tick(self) -> None:
+        """Wait for the next free sending slot."""
+        if not self._interval:
+            return
+        now = time.monotonic()
+        wait = self._next - now
+        self._next = max(now, self._next) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 class Engine:
@@ -58,26 +76,42 @@ class Engine:
                  observer: Observer | None = None) -> None:
         self.settings = settings
         self.observer = observer
-        self._pacers = {r.name: Pacer(r.concurrency, r.qps) for r in resolvers}
+        self._pacers = {r.name: Pacer(r.qps) for r in resolvers}
+        self._budget = socket_budget()
 
     async def observe(
         self, phase: str, work: Sequence[tuple[Resolver, str, str]],
     ) -> dict[Key, Observation]:
-        """Ask each (resolver, name, type) once (with retries); return every observation."""
+        """Ask each (resolver, name, type) once (with retries); return every observation.
+
+        Each resolver gets ``concurrency`` workers taking questions from its own list, so at
+        most that many of its questions are in flight; all workers share the socket budget.
+        If anything fails, the task group cancels every other worker.
+        """
         results: dict[Key, Observation] = {}
         total = len(work)
         done = 0
+        sockets = asyncio.Semaphore(self._budget)
         if self.observer:
             self.observer(ProgressEvent(phase, 0, total))
+        by_resolver: dict[str, tuple[Resolver, list[tuple[str, str]]]] = {}
+        for resolver, qname, qtype in work:
+            by_resolver.setdefault(resolver.name, (resolver, []))[1].append((qname, qtype))
 
-        async def one(resolver: Resolver, qname: str, qtype: str) -> None:
+        async def worker(resolver: Resolver, questions: Iterator[tuple[str, str]]) -> None:
             nonlocal done
-            async with self._pacers[resolver.name]:
-                observation = await ask(resolver, qname, qtype, self.settings)
-            results[(resolver.name, qname, qtype)] = observation
-            done += 1
-            if self.observer:
-                self.observer(ProgressEvent(phase, done, total))
+            pacer = self._pacers[resolver.name]
+            for qname, qtype in questions:
+                async with sockets:
+                    observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
+                results[(resolver.name, qname, qtype)] = observation
+                done += 1
+                if self.observer:
+                    self.observer(ProgressEvent(phase, done, total))
 
-        await asyncio.gather(*(one(r, n, t) for r, n, t in work))
+        async with asyncio.TaskGroup() as group:
+            for resolver, questions in by_resolver.values():
+                shared = iter(questions)
+                for _ in range(min(resolver.concurrency, len(questions))):
+                    group.create_task(worker(resolver, shared))
         return results

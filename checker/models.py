@@ -361,6 +361,8 @@ class ResolverSet:
     """Names every healthy resolver resolves."""
     path: str | None = None
     """The file they came from; ``None`` for the system's resolvers."""
+    canaries_line: int | None = None
+    """Line of ``canaries`` in that file; ``None`` for the built-in canaries."""
 
     @property
     def subjects(self) -> tuple[Resolver, ...]:

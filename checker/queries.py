@@ -5,8 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checker.models import OrderSet, Query, QueryKind
+from checker.orders.names import MAX_NAME, is_within
 
 DEFAULT_SUBDOMAIN_PROBES = ("www",)
+
+
+def canary_conflicts(orders: OrderSet, canaries: Sequence[str]) -> list[tuple[str, str]]:
+    """(canary, ordered domain) pairs where an order requires the canary blocked.
+
+    A canary must resolve at every healthy resolver; one that an order blocks would make every
+    compliant resolver look unhealthy.
+    """
+    ordered = [n for n in orders.names if n.kind is QueryKind.ORDERED]
+    return [
+        (canary, name.domain) for canary in canaries for name in ordered
+        if canary == name.domain or (name.subdomains and is_within(canary, name.domain))
+    ]
 
 
 def build_queries(
@@ -23,6 +37,8 @@ def build_queries(
         if name.kind is QueryKind.ORDERED and name.subdomains:
             for label in probes:
                 probe = f"{label}.{name.domain}"
+                if len(probe) > MAX_NAME:
+                    continue  # no such name can exist in the DNS
                 queries.setdefault(probe, Query(probe, name.domain, QueryKind.ORDERED, name.orders))
     for canary in canaries:
         queries.setdefault(canary, Query(canary, canary, QueryKind.CANARY, ()))

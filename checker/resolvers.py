@@ -34,6 +34,8 @@ BUILTIN_CONTROLS: tuple[Resolver, ...] = (
 # Names every healthy resolver resolves: stable, reserved for documentation or run by IANA,
 # and not the subject of any blocking order we know of.
 BUILTIN_CANARIES: tuple[str, ...] = ("example.com", "iana.org")
+MAX_CANARY = 225
+"""Longest canary: the random name that must not exist is 28 octets longer and must fit in 253."""
 
 _ENTRY_KEYS = ("operator", "protocol", "url", "role", "block", "qps", "tls_name", "concurrency", "note")
 
@@ -57,13 +59,16 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
         port = int(port_text)
+    bare, percent, scope = host.partition("%")
     try:
-        address = ipaddress.ip_address(host.split("%")[0])
+        address = ipaddress.ip_address(bare)
     except ValueError:
         raise ValueError(
             f"{host!r} is not an IP address (write IPv6 with a port as [addr]:port)",
         ) from None
-    return str(address), port
+    if percent and (address.version != 6 or not scope):
+        raise ValueError(f"{host!r}: only an IPv6 address can carry a %zone")
+    return str(address) + (f"%{scope}" if percent else ""), port
 
 
 def _block(node: Node) -> BlockSignals:
@@ -140,6 +145,8 @@ def _canaries(node: Node) -> tuple[str, ...]:
             name = normalise(item.str())
         except InvalidName as exc:
             raise item.fail(f"{item.str()!r} is not a valid name: {exc}") from None
+        if len(name) > MAX_CANARY:
+            raise item.fail(f"a canary may be at most {MAX_CANARY} octets (a random name goes below it)")
         if name not in names:
             names.append(name)
     if not names:
@@ -168,6 +175,7 @@ def load_resolvers(path: Path) -> ResolverSet:
         resolvers=tuple(resolvers),
         canaries=_canaries(fields["canaries"]) if "canaries" in fields else BUILTIN_CANARIES,
         path=str(path),
+        canaries_line=fields["canaries"].line if "canaries" in fields else None,
     )
     if not result.subjects:
         raise fields["resolvers"].fail("no resolver has role: subject; there is nothing to audit")

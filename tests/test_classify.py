@@ -131,15 +131,23 @@ CASES = [
      Reason.NOT_FOUND),
     ("refused-ede-for-name-without-address", obs(rcode="REFUSED", ede=(15,)), NOADDR, NONE, Verdict.DEAD, None,
      Reason.NO_ADDRESS),
-    ("blockpage-controls-failed", obs(addrs=("203.0.113.10",)), FAILED, PAGE, Verdict.BLOCKED, Method.BLOCKPAGE,
-     None),
+    ("blockpage-controls-failed", obs(addrs=("203.0.113.10",)), FAILED, PAGE, Verdict.INCONCLUSIVE, None,
+     Reason.CONTROL_FAILED),
+    ("sinkhole-controls-failed", obs(addrs=("0.0.0.0",)), FAILED, NONE, Verdict.INCONCLUSIVE, None,
+     Reason.CONTROL_FAILED),
+    ("long-cname-chain", Observation(
+        resolver="isp", qname=NAME, qtype="A", transport="udp", started_at=T0, elapsed_ms=1, attempts=1,
+        rcode="NOERROR", answers=tuple(Record(f"c{i}.test" if i else NAME, "CNAME", 1, f"c{i + 1}.test.")
+                                       for i in range(20))),
+     REAL, NONE, Verdict.INCONCLUSIVE, None, Reason.ANSWER_DIFFERS),
     ("nodata-control-has-address", obs(), REAL, NONE, Verdict.BLOCKED, Method.NODATA, None),
     ("nodata-control-failed", obs(), FAILED, NONE, Verdict.INCONCLUSIVE, None, Reason.CONTROL_FAILED),
     ("nodata-control-nx", obs(), NX, NONE, Verdict.DEAD, None, Reason.NOT_FOUND),
     ("answers-for-another-name", Observation(
         resolver="isp", qname=NAME, qtype="A", transport="udp", started_at=T0, elapsed_ms=1, attempts=1,
         rcode="NOERROR", answers=(Record("other.test", "A", 60, "198.51.100.1"),)),
-     REAL, NONE, Verdict.BLOCKED, Method.NODATA, None),
+     REAL, NONE, Verdict.INCONCLUSIVE, None, Reason.ANSWER_DIFFERS),
+    ("cname-to-nowhere-is-nodata", obs(cname="gone.cdn.test"), REAL, NONE, Verdict.BLOCKED, Method.NODATA, None),
 ]
 
 
@@ -288,13 +296,16 @@ def test_rollup_and_counts() -> None:
     dead = result(obs(rcode="NXDOMAIN"), obs("AAAA", "NXDOMAIN"), NX)
     exempt_ok = result(obs(addrs=("198.51.100.1",)), obs("AAAA", addrs=("2001:db8::1",)), REAL, QueryKind.EXEMPTION)
     exempt_v6_nodata = result(obs(addrs=("198.51.100.1",)), obs("AAAA"), REAL, QueryKind.EXEMPTION)
-    assert exempt_v6_nodata.verdict is Verdict.OVERBLOCKED
+    assert exempt_v6_nodata.verdict is Verdict.ACCESSIBLE  # filter-aaaa is not an order's block
     over = result(obs(rcode="NXDOMAIN"), obs("AAAA", "NXDOMAIN"), REAL, QueryKind.EXEMPTION)
     assert classify.rollup([blocked, dead, exempt_ok]) is Status.COMPLIANT
     assert classify.rollup([blocked, unsure]) is Status.INCONCLUSIVE
     assert classify.rollup([unsure, leak]) is Status.NONCOMPLIANT
     assert classify.rollup([blocked, over]) is Status.NONCOMPLIANT
-    assert classify.rollup([]) is Status.COMPLIANT
+    assert classify.rollup([]) is Status.INCONCLUSIVE  # nothing ordered was checked
+    assert classify.rollup([exempt_ok]) is Status.INCONCLUSIVE
+    assert classify.counts([exempt_ok, over])["accessible"] == 0
+    assert classify.counts([exempt_ok, over])["overblocked"] == 1
     assert classify.counts([blocked, leak, dead]) == {
         "blocked": 1, "accessible": 1, "inconclusive": 0, "dead": 1, "overblocked": 0}
     assert not classify.violates(exempt_ok)

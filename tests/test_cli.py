@@ -140,3 +140,95 @@ def test_dot_resolver_is_refused_with_one_line(tmp_path: Path, order: Path, caps
     assert main(["check", str(order), "--resolvers", str(path)]) == ExitStatus.ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"{path}:4: resolver 'ctl': protocol dot")
+
+
+def test_one_check_writes_every_format_at_once(tmp_path: Path, order: Path) -> None:
+    from checker.report import Format, pdf_available, sha256
+
+    formats = [f for f in Format if f is not Format.PDF or pdf_available()]
+    specs = [arg for f in formats for arg in ("--report", f"{f.value}:{tmp_path / ('out.' + f.value)}")]
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
+                     *FAST, *specs])
+    assert code == ExitStatus.COMPLIANT
+    for fmt in formats:
+        assert (tmp_path / f"out.{fmt.value}").stat().st_size > 0, fmt
+    json_bytes = (tmp_path / "out.json").read_bytes()
+    if (tmp_path / "out.court").exists():
+        assert sha256(json_bytes.decode()) in (tmp_path / "out.court").read_text()
+
+
+def test_write_atomic_keeps_symlinks_devices_and_modes(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from checker.cli import write_atomic
+
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o644)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_atomic(link, b"new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o644
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_atomic(fifo, b"through")
+        assert os.read(reader, 100) == b"through"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    fresh = tmp_path / "fresh.json"
+    old = os.umask(0o022)
+    try:
+        write_atomic(fresh, b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_probe_labels_are_validated(tmp_path: Path, order: Path, capsys) -> None:
+    for bad in ("", "a b", "x" * 64, "-www"):
+        assert main(["check", str(order), "--subdomain-probe", bad]) == ExitStatus.ERROR
+    assert "--subdomain-probe" in capsys.readouterr().err
+
+
+def test_upper_case_probe_label_is_normalised(tmp_path: Path, order: Path, capsys) -> None:
+    def apex_only(q: dns.message.Message, transport: str) -> dns.message.Message:
+        name = str(q.question[0].name).rstrip(".").lower()
+        return respond(q, rcode=dns.rcode.NXDOMAIN) if name == "site.test" else authoritative(q, transport)
+
+    with fake_dns(apex_only) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+                     "--subdomain-probe", "WWW", "-q", *FAST])
+    assert code == ExitStatus.VIOLATION
+
+
+def test_canary_that_an_order_blocks_is_refused(tmp_path: Path, order: Path, capsys) -> None:
+    path = tmp_path / "resolvers.yaml"
+    path.write_text(
+        "schema: blockaudit/resolvers/1\nresolvers:\n"
+        "  - {name: isp, address: '127.0.0.1:5300', role: subject}\n"
+        "  - {name: ctl, address: '127.0.0.1:5301', role: control}\n"
+        "canaries: [www.site.test]\n"
+    )
+    assert main(["check", str(order), "--resolvers", str(path)]) == ExitStatus.ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:5: field 'canaries': www.site.test is ordered blocked (site.test)")
+
+
+def test_an_order_with_nothing_dns_can_check_is_inconclusive(tmp_path: Path, capsys) -> None:
+    order = tmp_path / "ip-only.yaml"
+    order.write_text(ORDER.replace("targets: [{domain: site.test, subdomains: true}]", "targets: [{ip: 192.0.2.10}]")
+                     .replace("exemptions: [ok.test]\n", ""))
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+                     "--report", "json:-", "-q", *FAST])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitStatus.INCONCLUSIVE
+    assert report["orders"][0]["status"] == "inconclusive"
+    assert report["not_checkable"] == [{"order": "cli-order", "kind": "ip", "value": "192.0.2.10",
+                                        "reason": "DNS cannot check an IP or URL target"}]

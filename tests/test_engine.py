@@ -63,3 +63,18 @@ def test_progress_events_count_up_to_the_total() -> None:
     assert events[0] == ProgressEvent("names", 0, 5)
     assert events[-1] == ProgressEvent("names", 5, 5)
     assert [e.done for e in events] == sorted(e.done for e in events)
+
+
+def test_qps_holds_for_retries_too() -> None:
+    arrivals: list[float] = []
+
+    def silent(q: dns.message.Message, transport: str) -> None:
+        arrivals.append(time.monotonic())
+
+    with fake_dns(silent) as server:
+        resolver = Resolver("r", "o", "127.0.0.1", server.port, Protocol.UDP, Role.SUBJECT, qps=20)
+        engine = Engine([resolver], ProbeSettings(timeout=0.05, retries=3, backoff=0.001))
+        asyncio.run(engine.observe("names", [(resolver, f"n{i}.test", "A") for i in range(2)]))
+    assert len(arrivals) == 8
+    gaps = [b - a for a, b in zip(sorted(arrivals), sorted(arrivals)[1:], strict=False)]
+    assert min(gaps) >= 0.05 * 0.8

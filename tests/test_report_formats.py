@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from checker.cli import ExitStatus, main
-from checker.report import CSV_COLUMNS, annotations
+from checker.report import CSV_COLUMNS, github_annotations
 from checker.report.render import ANNOTATION_LIMIT, MARKDOWN_LIMIT
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -179,7 +179,7 @@ def test_hostile_text_is_inert_in_csv(tmp_path: Path) -> None:
 
 def test_hostile_text_cannot_forge_annotations(tmp_path: Path) -> None:
     report = json.loads(hostile_report(tmp_path).read_text())
-    lines = annotations(report).splitlines()
+    lines = github_annotations(report).splitlines()
     assert all(line.startswith(("::error ", "::warning ", "::notice::")) for line in lines)
     assert "%0A::error::forged" in lines[0]
 
@@ -188,7 +188,7 @@ def test_annotations_are_capped(tmp_path: Path) -> None:
     report = json.loads(INPUT.read_text())
     leak = next(r for r in report["results"] if r["verdict"] == "accessible" and r["kind"] == "ordered")
     report["results"] = [copy.deepcopy(leak) for _ in range(ANNOTATION_LIMIT + 7)]
-    lines = annotations(report).splitlines()
+    lines = github_annotations(report).splitlines()
     assert len(lines) == ANNOTATION_LIMIT + 1
     assert lines[-1] == "::notice::7 more findings are in the job summary and reports"
 

@@ -72,3 +72,15 @@ def normalise(raw: str) -> str:
 def is_within(name: str, domain: str) -> bool:
     """Whether ``name`` is ``domain`` or a name below it (on label boundaries)."""
     return name == domain or name.endswith("." + domain)
+
+
+def normalise_label(raw: str) -> str:
+    """One lower-case LDH label (for ``--subdomain-probe``); ``InvalidName`` says what is wrong."""
+    label = raw.strip().lower()
+    if not label:
+        raise InvalidName("empty label")
+    if len(label) > MAX_LABEL:
+        raise InvalidName(f"label is {len(label)} octets, more than {MAX_LABEL}")
+    if not _LABEL.match(label):
+        raise InvalidName(f"label '{raw}' has characters other than a-z, 0-9 and inner '-'")
+    return label

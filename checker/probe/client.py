@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import dns.flags
@@ -25,11 +26,17 @@ class ProbeSettings:
     retries: int = 2
     """Further attempts after a timeout or network error (not after an answer)."""
     backoff: float = 0.25
-    """Seconds before the first retry; doubled for each further one, with jitter."""
+    """Seconds before the first retry; doubled for each further one (at most ``max_backoff``), with jitter."""
+    max_backoff: float = 5.0
+    """Longest wait between two attempts."""
+
+    def wait(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based), before jitter."""
+        return min(self.backoff * float(2 ** (retry - 1)), self.max_backoff)
 
     def worst_case(self) -> float:
         """Upper bound in seconds for one question: every attempt times out."""
-        waits = sum(self.backoff * float(2**i) * 1.25 for i in range(self.retries))
+        waits = sum(self.wait(i) * 1.25 for i in range(1, self.retries + 1))
         return self.timeout * (self.retries + 1) + waits
 
 
@@ -43,8 +50,19 @@ async def _attempt(
     return udp.Exchange(None, None, f"unsupported_protocol: {resolver.protocol.value}")
 
 
-async def ask(resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings) -> Observation:
-    """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte."""
+async def _no_pacing() -> None:
+    return None
+
+
+async def ask(
+    resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings,
+    pace: Callable[[], Awaitable[None]] = _no_pacing,
+) -> Observation:
+    """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte.
+
+    ``pace`` is awaited before every packet sent (retries and the TCP retry included), so a
+    resolver's rate limit holds for all the traffic it gets.
+    """
     query = make_query(qname, qtype)
     started_at = dt.datetime.now(dt.UTC)
     start = time.monotonic()
@@ -54,13 +72,15 @@ async def ask(resolver: Resolver, qname: str, qtype: str, settings: ProbeSetting
     exchange = udp.Exchange(None, None, "timeout")
     while attempts <= settings.retries:
         if attempts:
-            await asyncio.sleep(settings.backoff * (2 ** (attempts - 1)) * random.uniform(1.0, 1.25))
+            await asyncio.sleep(settings.wait(attempts) * random.uniform(1.0, 1.25))
         attempts += 1
+        await pace()
         exchange = await _attempt(resolver, query, tcp, settings.timeout)
         rejected += exchange.rejected
         if exchange.response is not None and exchange.response.flags & dns.flags.TC and not tcp:
             # Truncated: the full answer is only on TCP. This does not count as a retry.
             tcp = True
+            await pace()
             exchange = await _attempt(resolver, query, tcp, settings.timeout)
             rejected += exchange.rejected
         if exchange.response is not None:

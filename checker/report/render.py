@@ -224,7 +224,7 @@ def render(fmt: Format, view: View, options: RenderOptions) -> bytes:
             assert_never(fmt)
 
 
-def annotations(view: View) -> str:
+def github_annotations(view: View) -> str:
     """GitHub ``::error``/``::warning`` lines for violations and inconclusive results.
 
     Each points at the order file and the line of the target when the report knows it. At most

@@ -30,7 +30,8 @@ def make_input() -> None:
               "-q", "--report", f"json:{out}"])
         text = out.read_text()
         for name, port in lab.ports.items():
-            text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{5300 + RESOLVERS.index(name) if name in RESOLVERS else 5399}")
+            fixed = 5300 + RESOLVERS.index(name) if name in RESOLVERS else 5399
+            text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{fixed}")
         text = text.replace(str(lab.order_path), "orders/lab-order.yaml").replace(str(resolvers), "resolvers.yaml")
         text = re.sub(r'"vantage": "[^"]*"', '"vantage": "probe-1.example.net"', text)
     view = json.loads(text)
