@@ -246,3 +246,13 @@ def test_render_needs_a_report_and_an_existing_file(tmp_path: Path, capsys: pyte
     assert main(["render", str(INPUT), "--report", "md:-", "--templates", str(tmp_path / "nope")]) == ExitStatus.ERROR
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and "missing.json: no such file" in err[1]
+
+
+def test_macro_output_is_not_escaped_twice(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "report.html").write_text(
+        "{% macro b(x) %}<b>{{ x }}</b>{% endmacro %}{{ b(report.orders[0].title) }}{{ b('\\x07<i>') }}\n")
+    text = render_to(tmp_path, "html", INPUT, "--templates", str(folder)).decode()
+    assert text.startswith("<b>blockaudit integration lab order</b>") and "&lt;b&gt;" not in text
+    assert "<b>\ufffd&lt;i&gt;</b>" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from markupsafe import Markup
+
 _TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 # Characters XML 1.0 does not allow at all (C0 controls but tab, CR, LF; surrogates; U+FFFE/F).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -28,6 +30,8 @@ def xml_safe(value: object) -> object:
     says can make an HTML, XML or Markdown report unparseable. Escaping of ``<&>"'`` is
     autoescape's job, not this function's.
     """
+    if isinstance(value, Markup):  # already escaped (a macro's output): keep it markup
+        return Markup(_XML_ILLEGAL.sub("\ufffd", str(value)))
     if isinstance(value, str):
         return _XML_ILLEGAL.sub("\ufffd", value)
     return value
