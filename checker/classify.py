@@ -197,17 +197,9 @@ def _judge(
     if hit is not None:
         return Outcome(Verdict.BLOCKED, Method.BLOCKPAGE, detail=f"{t}: CNAME to the block name {hit}")
     if obs.rcode == "NXDOMAIN":
-        if name.resolves:
-            return Outcome(Verdict.BLOCKED, Method.NXDOMAIN,
-                           detail=f"{t}: NXDOMAIN while the controls resolve it to {_fmt(name.addresses())}")
-        if name.failed:
-            return Outcome(Verdict.INCONCLUSIVE, reason=Reason.CONTROL_FAILED,
-                           detail=f"{t}: NXDOMAIN, and no control answered")
-        if name.exists:
-            return Outcome(Verdict.DEAD, reason=Reason.NO_ADDRESS,
-                           detail=f"{t}: NXDOMAIN; the controls find the name but no address")
-        return Outcome(Verdict.DEAD, reason=Reason.NOT_FOUND,
-                       detail=f"{t}: NXDOMAIN, and the controls say the name does not exist")
+        # judge_answer turns this into dead or control_failed when no control resolves the name.
+        seen = f" while the controls resolve it to {_fmt(name.addresses())}" if name.resolves else ""
+        return Outcome(Verdict.BLOCKED, Method.NXDOMAIN, detail=f"{t}: NXDOMAIN{seen}")
     addresses = obs.addresses
     if addresses:
         real = [a for a in addresses if a not in signals.addresses and not is_sinkhole(a)]
