@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from checker import classify
-from checker.engine import Engine, Key, Observer
+from checker import classify, deadlines
+from checker.engine import Engine, Key, Observer, PhaseKey, Sink
 from checker.models import (
     Health,
     Observation,
@@ -39,6 +39,19 @@ class AuditSettings:
     """Ask the canaries again after the run (a resolver that broke mid-run is not trusted)."""
     random_label: Callable[[], str] = field(default=lambda: "blockaudit-" + secrets.token_hex(8))
     """Makes the label of the name that must not exist."""
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    """The time: when the run starts and ends, and when deadlines are judged."""
+    run_id: str | None = None
+    """The run's id; a new one when None (a resumed run passes its own)."""
+    started_at: dt.datetime | None = None
+    """When the run started; the clock's time when None (a resumed run passes its own)."""
+    nx_label: str | None = None
+    """The label of the name that must not exist; ``random_label()`` when None (resume passes it)."""
+
+
+def new_run_id(started_at: dt.datetime) -> str:
+    """A run id: its start time, sortable, and a random suffix."""
+    return started_at.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 def _control_views(
@@ -61,19 +74,28 @@ async def audit(
     resolvers: ResolverSet,
     settings: AuditSettings | None = None,
     observer: Observer | None = None,
+    prior: Mapping[PhaseKey, Observation] | None = None,
+    sink: Sink | None = None,
+    history: Mapping[tuple[str, str], deadlines.Verdicts] | None = None,
 ) -> Run:
-    """Ask every resolver every query and judge each (query name, subject resolver)."""
+    """Ask every resolver every query and judge each (query name, subject resolver).
+
+    ``prior`` holds the observations of an interrupted run being resumed (not asked again),
+    ``sink`` receives each new observation as it is made, and ``history`` holds earlier
+    verdicts by (resolver, query name) for ``blocked_since`` and on-time judgements.
+    """
     settings = settings or AuditSettings()
-    started_at = dt.datetime.now(dt.UTC)
+    started_at = settings.started_at or settings.clock()
+    run_id = settings.run_id or new_run_id(started_at)
     engine = Engine(resolvers.resolvers, settings.probe, observer)
     queries = build_queries(orders, resolvers.canaries, settings.subdomain_probes)
     canaries = [q for q in queries if q.kind is QueryKind.CANARY or q.name in resolvers.canaries]
-    nx_name = f"{settings.random_label()}.{resolvers.canaries[0]}"
+    nx_name = f"{settings.nx_label or settings.random_label()}.{resolvers.canaries[0]}"
 
     # 1. Health: canaries (A and AAAA) and a name that must not exist, at every resolver.
     work = [(r, q.name, t) for r in resolvers.resolvers for q in canaries for t in QTYPES]
     work += [(r, nx_name, "A") for r in resolvers.resolvers]
-    seen = await engine.observe("health", work)
+    seen = await engine.observe("health", work, prior, sink)
 
     all_controls = resolvers.controls
     canary_names = [q.name for q in canaries]
@@ -100,12 +122,13 @@ async def audit(
     asked = [r for r in resolvers.resolvers
              if (r in healthy_controls) or (r.role.value == "subject" and health[r.name].healthy)]
     names = [q for q in queries if q.kind is not QueryKind.CANARY]
-    seen.update(await engine.observe("names", [(r, q.name, t) for r in asked for q in names for t in QTYPES]))
+    seen.update(await engine.observe(
+        "names", [(r, q.name, t) for r in asked for q in names for t in QTYPES], prior, sink))
 
     # 3. The canaries again at the subjects that were asked: a resolver that broke mid-run.
     subjects = [r for r in resolvers.subjects if health[r.name].healthy]
     if settings.recheck and subjects and usable:
-        again = await engine.observe("recheck", [(r, n, "A") for r in subjects for n in sorted(usable)])
+        again = await engine.observe("recheck", [(r, n, "A") for r in subjects for n in sorted(usable)], prior, sink)
         for resolver in subjects:
             before = health[resolver.name]
             health[resolver.name] = classify.judge_health(
@@ -124,15 +147,17 @@ async def audit(
             results.append(classify.classify(
                 query, resolver.name, observations, views[query.name], resolver.block, health[resolver.name],
             ))
+    finished_at = settings.clock()
+    results = deadlines.assess(results, orders, finished_at.date(), finished_at, history or {})
     results.sort(key=_result_key)
     controls = tuple(sorted(
         (o for (name, _, _), o in seen.items() if name in {c.name for c in all_controls}),
         key=lambda o: (o.resolver, o.qname, o.qtype),
     ))
     return Run(
-        id=started_at.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3),
+        id=run_id,
         started_at=started_at,
-        finished_at=dt.datetime.now(dt.UTC),
+        finished_at=finished_at,
         orders=orders,
         resolvers=resolvers,
         results=tuple(results),
@@ -144,6 +169,7 @@ async def audit(
             "retries": settings.probe.retries,
             "subdomain_probes": list(settings.subdomain_probes),
             "nxdomain_probe": nx_name,
+            "deadlines_judged_at": finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         },
     )
 

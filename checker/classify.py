@@ -364,10 +364,12 @@ def judge_health(
 
 
 def violates(result: Result) -> bool:
-    """An ordered name accessible, or an exemption or canary blocked."""
+    """An ordered name accessible (unless still ``pending`` before its due time), or an
+    exemption or canary blocked."""
     if result.verdict is Verdict.OVERBLOCKED:
         return True
-    return result.verdict is Verdict.ACCESSIBLE and result.query.kind is QueryKind.ORDERED
+    pending = result.deadline is not None and result.deadline.status == "pending"
+    return result.verdict is Verdict.ACCESSIBLE and result.query.kind is QueryKind.ORDERED and not pending
 
 
 def rollup(results: Iterable[Result]) -> Status:

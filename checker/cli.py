@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
+import socket
 import stat
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, TextIO
 
 from checker import __version__, classify
-from checker.audit import AuditSettings, audit
+from checker.audit import AuditSettings, audit, new_run_id
 from checker.bundled import orders_dir
 from checker.engine import ProgressEvent
 from checker.errors import BlockauditError, ResolverConfigError, UsageError
+from checker.history import diff, timelines, verdict_history
 from checker.models import Protocol, ResolverSet, Run, Status
-from checker.orders.loader import load_orders
-from checker.orders.names import InvalidName, normalise_label
+from checker.orders.loader import discover, load_orders
+from checker.orders.names import InvalidName, normalise, normalise_label
 from checker.probe.client import ProbeSettings
-from checker.queries import canary_conflicts
+from checker.queries import build_queries, canary_conflicts
 from checker.report import (
     REPORT_SCHEMA,
     Format,
@@ -37,10 +41,13 @@ from checker.report import (
     render,
     sha256,
     summary,
+    terminal_safe,
     view_model,
 )
 from checker.report.present import parse_time
 from checker.resolvers import load_resolvers, system_resolvers
+from checker.store import ResultRow, RunRow, Store, open_store
+from checker.store.recorder import Recorder
 
 MAX_RETRIES = 10
 ASKABLE = (Protocol.UDP, Protocol.TCP)
@@ -150,6 +157,26 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-04-14") from None
 
 
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time like 2026-04-14T12:00:00Z") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _retries_free_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the run history: a SQLite file or a postgresql:// URL "
+                             "(default: $XDG_DATA_HOME/blockaudit/history.sqlite)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with help that teaches."""
     parser = argparse.ArgumentParser(
@@ -185,7 +212,40 @@ def build_parser() -> argparse.ArgumentParser:
                        help="judge which orders are in force on this day (default: today, UTC)")
     check.add_argument("--templates", type=Path, metavar="DIR",
                        help="a folder of templates that override the bundled ones, by file name")
+    _store_options(check)
+    check.add_argument("--no-db", action="store_true", help="keep no history of this run")
+    check.add_argument("--resume", metavar="RUN_ID",
+                       help="finish an interrupted run: asks only what it had not yet recorded")
+    check.add_argument("--now", type=_timestamp, metavar="TIME",
+                       help="judge deadlines and orders in force as of this time (ISO 8601, UTC if no "
+                            "zone) instead of the clock")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    runs = commands.add_parser("runs", help="list stored runs, newest first")
+    _store_options(runs)
+    runs.add_argument("--limit", type=_retries_free_count, default=50, metavar="N", help="at most N runs (default 50)")
+
+    report_cmd = commands.add_parser("report", help="render a stored run in any format")
+    report_cmd.add_argument("run_id", metavar="RUN_ID")
+    report_cmd.add_argument("--report", action="append", type=_report_spec, default=[], metavar="FORMAT:PATH",
+                            help="write a report; repeatable; PATH '-' is stdout")
+    report_cmd.add_argument("--templates", type=Path, metavar="DIR", help="templates that override the bundled ones")
+    _store_options(report_cmd)
+
+    diff_cmd = commands.add_parser(
+        "diff", help="what changed between two stored runs; exit 1 on a regression",
+        description="List regressions (a name now accessible, or an exemption now blocked), newly blocked "
+                    "names and changed methods between two stored runs. Exit 1 when there is a regression.",
+    )
+    diff_cmd.add_argument("run_a", metavar="RUN_A")
+    diff_cmd.add_argument("run_b", metavar="RUN_B")
+    diff_cmd.add_argument("--json", action="store_true", help="print the changes as JSON")
+    _store_options(diff_cmd)
+
+    timeline = commands.add_parser("timeline", help="a name's history per resolver: since when blocked, every flip")
+    timeline.add_argument("name", metavar="NAME")
+    timeline.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    _store_options(timeline)
 
     render_cmd = commands.add_parser(
         "render", help="render a saved JSON report in other formats, asking nothing",
@@ -317,10 +377,64 @@ def _resolver_set(args: argparse.Namespace) -> ResolverSet:
     return resolvers
 
 
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UsageError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+
+
+def _inputs(args: argparse.Namespace, files: Sequence[Path], nx_label: str) -> dict[str, Any]:
+    """What a run checked, kept with it so ``--resume`` can check the same thing."""
+    resolver_file = args.resolvers.resolve() if args.resolvers is not None else None
+    conf = resolver_file or args.resolv_conf.resolve()
+    return {
+        "orders": [{"path": str(f.resolve()), "sha256": _file_sha256(f)} for f in files],
+        "resolvers": {"path": str(resolver_file) if resolver_file else None,
+                      "resolv_conf": None if resolver_file else str(conf), "sha256": _file_sha256(conf)},
+        "settings": {"timeout": args.timeout, "retries": args.retries, "probes": args.probes,
+                     "date": args.date.isoformat() if args.date else None,
+                     "now": args.now.isoformat() if args.now else None, "nx_label": nx_label},
+    }
+
+
+def _resume(args: argparse.Namespace, store: Store) -> tuple[RunRow, list[Path]]:
+    """Restore a run's arguments from the store, refusing if its files changed since."""
+    if args.orders or args.resolvers is not None:
+        raise UsageError("--resume takes the orders and resolvers the run started with; give neither")
+    run = store.run(args.resume)
+    if run.status == "complete":
+        raise UsageError(f"run {run.id} is already complete", hint=f"blockaudit report {run.id} --report …")
+    files = []
+    for item in [*run.inputs["orders"], run.inputs["resolvers"]]:
+        path = Path(item.get("path") or item.get("resolv_conf"))
+        if _file_sha256(path) != item["sha256"]:
+            raise UsageError(f"changed since run {run.id} started; resuming would mix two different checks",
+                             path=str(path))
+        files.append(path)
+    settings = run.inputs["settings"]
+    args.resolvers = Path(run.inputs["resolvers"]["path"]) if run.inputs["resolvers"]["path"] else None
+    if run.inputs["resolvers"]["resolv_conf"]:
+        args.resolv_conf = Path(run.inputs["resolvers"]["resolv_conf"])
+    args.timeout, args.retries, args.probes = settings["timeout"], settings["retries"], settings["probes"]
+    args.date = dt.date.fromisoformat(settings["date"]) if settings["date"] else None
+    args.now = dt.datetime.fromisoformat(settings["now"]) if settings["now"] else args.now
+    return run, [Path(item["path"]) for item in run.inputs["orders"]]
+
+
 def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     specs: list[ReportSpec] = args.report
     _check_report_paths(specs, args.templates)
-    orders = load_orders(args.orders or [orders_dir()], args.date or _today())
+    store = None if args.no_db else open_store(args.db)
+    resumed = None
+    if args.resume:
+        if store is None:
+            raise UsageError("--resume needs the store; drop --no-db")
+        resumed, files = _resume(args, store)
+    else:
+        files = discover(args.orders or [orders_dir()])
+    now: dt.datetime | None = args.now
+    orders = load_orders(files, args.date or (now.date() if now else _today()))
     resolvers = _resolver_set(args)
     for canary, domain in canary_conflicts(orders, resolvers.canaries):
         if resolvers.path is None:
@@ -330,13 +444,49 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
             f"field 'canaries': {canary} is ordered blocked ({domain}); a canary must resolve everywhere",
             path=resolvers.path, line=resolvers.canaries_line,
         )
+    clock: Callable[[], dt.datetime] = AuditSettings().clock
+    if now is not None:
+        fixed: dt.datetime = now
+        clock = lambda: fixed  # noqa: E731
+    started_at = resumed.started_at if resumed else clock()
+    nx_label = resumed.inputs["settings"]["nx_label"] if resumed else AuditSettings().random_label()
     settings = AuditSettings(
         probe=ProbeSettings(timeout=args.timeout, retries=args.retries),
         subdomain_probes=tuple(args.probes) if args.probes else AuditSettings().subdomain_probes,
+        clock=clock, run_id=resumed.id if resumed else new_run_id(started_at), started_at=started_at,
+        nx_label=nx_label,
     )
+    assert settings.run_id is not None
+    prior, history, recorder = None, None, None
+    if store is not None:
+        if resumed is None:
+            store.begin_run(settings.run_id, started_at, socket.gethostname(), __version__,
+                            _inputs(args, files, nx_label))
+        else:
+            prior = store.observations(resumed.id)
+        names = [q.name for q in build_queries(orders, resolvers.canaries, settings.subdomain_probes)]
+        history = verdict_history(store.history(names), exclude_run=settings.run_id)
+        recorder = Recorder(store, settings.run_id)
     observer = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-    run = asyncio.run(audit(orders, resolvers, settings, observer))
+    try:
+        run = asyncio.run(audit(orders, resolvers, settings, observer, prior, recorder, history))
+    except BaseException:
+        if store is not None and recorder is not None:
+            recorder.flush()
+            store.mark_incomplete(settings.run_id)
+            sys.stderr.write(f"blockaudit: run {settings.run_id} kept as incomplete; "
+                             f"finish it with: blockaudit check --resume {settings.run_id}\n")
+        raise
     view = view_model(run)
+    if store is not None and recorder is not None:
+        recorder.flush()
+        store.finish_run(run.id, run.finished_at, view, [
+            ResultRow(run.id, r.resolver, r.query.name, r.query.domain, r.query.kind.value, r.verdict.value,
+                      r.method.value if r.method else None, r.reason.value if r.reason else None,
+                      min((o.started_at for o in r.observations), default=run.finished_at))
+            for r in run.results
+        ])
+        store.close()
     _write_reports(specs, view, args.templates)
     if not args.quiet:
         sys.stderr.write(summary(view, args.templates))
@@ -402,6 +552,78 @@ def _cmd_render(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.COMPLIANT
 
 
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else "-"
+
+
+def _cmd_runs(args: argparse.Namespace) -> ExitStatus:
+    store = open_store(args.db)
+    rows = store.runs(args.limit)
+    store.close()
+    sys.stdout.write(f"{'run':<27} {'started (UTC)':<21} {'status':<11} {'result':<13} {'answers':>8}  vantage\n")
+    for run in rows:
+        sys.stdout.write(f"{terminal_safe(run.id):<27} {_when(run.started_at):<21} {run.status:<11} "
+                         f"{run.summary_status or '-':<13} {run.observations:>8}  {terminal_safe(run.vantage)}\n")
+    if not rows:
+        sys.stderr.write(f"no runs in {store.url}\n")
+    return ExitStatus.COMPLIANT
+
+
+def _cmd_report(args: argparse.Namespace) -> ExitStatus:
+    specs: list[ReportSpec] = args.report
+    if not specs:
+        raise UsageError("nothing to render", hint="add --report FORMAT:PATH")
+    _check_report_paths(specs, args.templates)
+    store = open_store(args.db)
+    view = store.report(args.run_id)
+    store.close()
+    _write_reports(specs, view, args.templates)
+    return ExitStatus.COMPLIANT
+
+
+def _cmd_diff(args: argparse.Namespace) -> ExitStatus:
+    store = open_store(args.db)
+    for run_id in (args.run_a, args.run_b):
+        if store.run(run_id).status != "complete":
+            raise UsageError(f"run {run_id} is not complete", hint=f"blockaudit check --resume {run_id}")
+    rows = store.history()
+    store.close()
+    changes = diff([r for r in rows if r.run_id == args.run_a], [r for r in rows if r.run_id == args.run_b])
+    regressions = [c for c in changes if c.change == "regression"]
+    if args.json:
+        sys.stdout.write(json.dumps({"run_a": args.run_a, "run_b": args.run_b, "regressions": len(regressions),
+                                     "changes": [dataclasses.asdict(c) for c in changes]}, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"{args.run_a} -> {args.run_b}: {len(regressions)} regressions, "
+                         f"{len(changes) - len(regressions)} other changes\n")
+        for c in changes:
+            sys.stdout.write(f"{c.change:<15} {terminal_safe(c.query_name)} @ {terminal_safe(c.resolver)}: "
+                             f"{c.before} -> {c.after}\n")
+    return ExitStatus.VIOLATION if regressions else ExitStatus.COMPLIANT
+
+
+def _cmd_timeline(args: argparse.Namespace) -> ExitStatus:
+    try:
+        name = normalise(args.name)
+    except InvalidName as exc:
+        raise UsageError(f"{args.name!r} is not a valid name: {exc}") from None
+    store = open_store(args.db)
+    lines = timelines(store.history([name]))
+    store.close()
+    if not lines:
+        raise UsageError(f"{name} is in no stored run", hint="blockaudit runs lists them")
+    if args.json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(t) for t in lines], indent=2, default=_when) + "\n")
+        return ExitStatus.COMPLIANT
+    for t in lines:
+        sys.stdout.write(f"{terminal_safe(t.query_name)} @ {terminal_safe(t.resolver)}: {t.checks} checks; "
+                         f"first blocked {_when(t.first_blocked)}; blocked since {_when(t.blocked_since)}; "
+                         f"last accessible {_when(t.last_accessible)}\n")
+        for when, run_id, before, after in t.flips:
+            sys.stdout.write(f"  {_when(when)}  {before} -> {after}  (run {terminal_safe(run_id)})\n")
+    return ExitStatus.COMPLIANT
+
+
 def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
     orders = load_orders(args.orders or [orders_dir()], _today())
     names = [n for n in orders.names if n.kind.value == "ordered"]
@@ -425,9 +647,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _cmd_check(args)
-        if args.command == "render":
-            return _cmd_render(args)
-        return _cmd_validate(args)
+        commands = {"render": _cmd_render, "runs": _cmd_runs, "report": _cmd_report, "diff": _cmd_diff,
+                    "timeline": _cmd_timeline, "validate": _cmd_validate}
+        return commands[args.command](args)
     except BlockauditError as exc:
         text = str(exc) if exc.path else f"blockaudit: {exc}"
         sys.stderr.write(text.replace("\n", " ") + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from checker.models import Observation, Resolver
@@ -27,6 +27,10 @@ class ProgressEvent:
 Observer = Callable[[ProgressEvent], None]
 Key = tuple[str, str, str]
 """(resolver name, query name, record type)."""
+PhaseKey = tuple[str, str, str, str]
+"""(phase, resolver name, query name, record type): one observation of a run, as stored."""
+Sink = Callable[[str, Observation], None]
+"""Receives every new observation with its phase (the store records them as they arrive)."""
 
 RESERVED_DESCRIPTORS = 64
 """File descriptors left for everything but queries (reports, the store, the interpreter)."""
@@ -81,8 +85,12 @@ class Engine:
 
     async def observe(
         self, phase: str, work: Sequence[tuple[Resolver, str, str]],
+        prior: Mapping[PhaseKey, Observation] | None = None, sink: Sink | None = None,
     ) -> dict[Key, Observation]:
         """Ask each (resolver, name, type) once (with retries); return every observation.
+
+        Questions answered in ``prior`` (a resumed run) are not asked again; every new
+        observation goes to ``sink`` as soon as it is made.
 
         Each resolver gets ``concurrency`` workers taking questions from its own list, so at
         most that many of its questions are in flight; all workers share the socket budget.
@@ -96,6 +104,11 @@ class Engine:
             self.observer(ProgressEvent(phase, 0, total))
         by_resolver: dict[str, tuple[Resolver, list[tuple[str, str]]]] = {}
         for resolver, qname, qtype in work:
+            known = prior.get((phase, resolver.name, qname, qtype)) if prior else None
+            if known is not None:
+                results[(resolver.name, qname, qtype)] = known
+                done += 1
+                continue
             by_resolver.setdefault(resolver.name, (resolver, []))[1].append((qname, qtype))
 
         async def worker(resolver: Resolver, questions: Iterator[tuple[str, str]]) -> None:
@@ -105,6 +118,8 @@ class Engine:
                 async with sockets:
                     observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
                 results[(resolver.name, qname, qtype)] = observation
+                if sink is not None:
+                    sink(phase, observation)
                 done += 1
                 if self.observer:
                     self.observer(ProgressEvent(phase, done, total))

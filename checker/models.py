@@ -495,6 +495,27 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlineInfo:
+    """How one ordered result stands against its due time."""
+
+    due_at: dt.datetime | None
+    """When the name had to be blocked; ``None`` when unknown."""
+    status: str
+    """``pending`` (accessible, not yet due), ``overdue`` (accessible, due), ``met`` (blocked),
+    ``unknown`` (inconclusive or dead) or ``none`` (no due time known)."""
+    basis: str
+    """How the due time was computed, in words."""
+    order: str
+    """The order (and amendment) the deadline comes from."""
+    seconds_left: int | None = None
+    """Seconds until the due time (0 once due)."""
+    blocked_since: dt.datetime | None = None
+    """Start of the current run of blocked verdicts in the history."""
+    on_time: bool | None = None
+    """Blocked by the due time; ``None`` when the history cannot tell."""
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """The verdict on one (query name, subject resolver), with the evidence it rests on."""
 
@@ -512,6 +533,8 @@ class Result:
     """One sentence a reader can check against the evidence."""
     observations: tuple[Observation, ...]
     """The subject's answers (A, AAAA)."""
+    deadline: DeadlineInfo | None = None
+    """The ordered name's deadline status; ``None`` for exemptions and canaries."""
 
 
 @dataclass(frozen=True, slots=True)

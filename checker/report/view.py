@@ -10,6 +10,7 @@ from typing import Any
 from checker import __version__, classify
 from checker.models import (
     Deadline,
+    DeadlineInfo,
     Health,
     Observation,
     Order,
@@ -117,6 +118,7 @@ def _order(order: Order, run: Run, results: list[Result]) -> View:
         "line": order.line,
         "status": classify.rollup(results).value,
         "counts": classify.counts(results),
+        "deadlines": _deadline_counts(results),
     }
 
 
@@ -150,7 +152,23 @@ def _resolver(resolver: Resolver, health: Health | None, results: list[Result]) 
         view["status"] = classify.rollup(results).value
         view["counts"] = classify.counts(results)
         view["counts_by_kind"] = counts_by_kind(results)
+        view["deadlines"] = _deadline_counts(results)
     return view
+
+
+def _deadline_info(info: DeadlineInfo | None) -> View | None:
+    if info is None:
+        return None
+    return {
+        "due_at": _time(info.due_at), "status": info.status, "seconds_left": info.seconds_left,
+        "blocked_since": _time(info.blocked_since), "on_time": info.on_time, "basis": info.basis,
+        "order": info.order,
+    }
+
+
+def _deadline_counts(results: Iterable[Result]) -> dict[str, int]:
+    items = [r.deadline.status for r in results if r.deadline is not None]
+    return {"pending": items.count("pending"), "overdue": items.count("overdue")}
 
 
 def result(item: Result) -> View:
@@ -165,6 +183,7 @@ def result(item: Result) -> View:
         "method": item.method.value if item.method else None,
         "reason": item.reason.value if item.reason else None,
         "detail": item.detail,
+        "deadline": _deadline_info(item.deadline),
         "observations": [observation(o) for o in item.observations],
     }
 
@@ -214,7 +233,8 @@ def view_model(run: Run) -> View:
         ],
         "operators": [
             {"name": name, "resolvers": members[name], "status": classify.rollup(items).value,
-             "counts": classify.counts(items), "counts_by_kind": counts_by_kind(items)}
+             "counts": classify.counts(items), "counts_by_kind": counts_by_kind(items),
+             "deadlines": _deadline_counts(items)}
             for name, items in sorted(operators.items())
         ],
         "results": [result(r) for r in run.results],
@@ -223,6 +243,7 @@ def view_model(run: Run) -> View:
             "status": status.value,
             "counts": classify.counts(run.results),
             "counts_by_kind": counts_by_kind(run.results),
+            "deadlines": _deadline_counts(run.results),
             "names": len(names),
             "violations": sum(1 for r in run.results if classify.violates(r)),
         },
