@@ -163,7 +163,8 @@ def test_kill_9_then_resume_gives_complete_results_without_duplicates(tmp_path: 
     ordered = [r for r in report["results"] if r["kind"] == "ordered"]
     assert len(ordered) == len(names) and all(r["verdict"] == "blocked" for r in ordered)
     total = _count(db, "SELECT COUNT(*) FROM observations")
-    distinct = _count(db, "SELECT COUNT(*) FROM (SELECT DISTINCT run_id, phase, resolver, qname, qtype FROM observations)")
+    distinct = _count(db, "SELECT COUNT(*) FROM (SELECT DISTINCT run_id, phase, resolver, qname, qtype "
+                          "FROM observations)")
     assert total == distinct
     assert _count(db, "SELECT COUNT(*) FROM results") == len(report["results"])
     assert _count(db, "SELECT COUNT(*) FROM runs WHERE status = 'complete'") == 1
