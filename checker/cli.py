@@ -20,6 +20,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+import jinja2
+
 from checker import __version__, classify
 from checker.audit import AuditSettings, audit, new_run_id
 from checker.bundled import orders_dir
@@ -547,7 +549,7 @@ def _cmd_render(args: argparse.Namespace) -> ExitStatus:
                          hint=f"expected {REPORT_SCHEMA}")
     try:
         _write_reports(specs, view, args.templates, source)
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, jinja2.UndefinedError) as exc:
         raise UsageError(f"report lacks a field the renderer needs ({exc})", path=label) from None
     return ExitStatus.COMPLIANT
 

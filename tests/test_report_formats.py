@@ -256,3 +256,15 @@ def test_macro_output_is_not_escaped_twice(tmp_path: Path) -> None:
     text = render_to(tmp_path, "html", INPUT, "--templates", str(folder)).decode()
     assert text.startswith("<b>blockaudit integration lab order</b>") and "&lt;b&gt;" not in text
     assert "<b>\ufffd&lt;i&gt;</b>" in text
+
+
+@pytest.mark.parametrize("fmt", sorted(GOLDENS))
+def test_reports_from_before_deadlines_still_render(tmp_path: Path, fmt: str) -> None:
+    report = json.loads(INPUT.read_text())
+    for result in report["results"]:
+        result.pop("deadline", None)
+    for scope in [report["summary"], *report["resolvers"], *report["operators"], *report["orders"]]:
+        scope.pop("deadlines", None)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(report))
+    assert render_to(tmp_path, fmt, path)

@@ -17,9 +17,14 @@ _KINDS = {"ordered": 0, "exemption": 1, "canary": 2}
 
 
 def outcome(result: View) -> str:
-    """``pass``, ``fail``, ``unknown`` or ``none`` (dead) for a result, whatever its kind."""
+    """``pass``, ``fail``, ``unknown`` or ``none`` (dead) for a result, whatever its kind.
+
+    An ordered name still accessible before its due time (deadline ``pending``) is not yet a
+    violation: ``unknown`` until the deadline passes.
+    """
     verdict = result["verdict"]
-    if verdict == "inconclusive":
+    deadline = result.get("deadline") or {}
+    if verdict == "inconclusive" or deadline.get("status") == "pending":
         return "unknown"
     if verdict == "dead":
         return "none"
@@ -85,6 +90,7 @@ def suites(view: View) -> list[View]:
     out = []
     for (order_id, resolver), results in sorted(groups.items(), key=lambda g: (g[0][0] == "canaries", g[0])):
         outcomes = [outcome(r) for r in results]
+        pending = sum(1 for r in results if (r.get("deadline") or {}).get("status") == "pending")
         out.append({
             "name": f"{order_id} @ {resolver}",
             "order": orders.get(order_id),
@@ -93,8 +99,8 @@ def suites(view: View) -> list[View]:
             "results": [r | {"outcome": o} for r, o in zip(results, outcomes, strict=True)],
             "tests": len(results),
             "failures": outcomes.count("fail"),
-            "errors": outcomes.count("unknown"),
-            "skipped": outcomes.count("none"),
+            "errors": outcomes.count("unknown") - pending,
+            "skipped": outcomes.count("none") + pending,
             "time": round(sum(max((ob["elapsed_ms"] for ob in r["observations"]), default=0.0)
                               for r in results) / 1000, 3),
         })

@@ -60,7 +60,7 @@ TEMPLATES = {
 CSV_COLUMNS = (
     "run_id", "resolver", "operator", "address", "query_name", "domain", "kind", "orders",
     "verdict", "method", "reason", "violation", "a_rcode", "a_answers", "aaaa_rcode", "aaaa_answers",
-    "ede", "elapsed_ms", "detail",
+    "ede", "elapsed_ms", "detail", "deadline_status", "due_at", "blocked_since", "on_time",
 )
 """CSV columns, in order; documented in the README and never renamed."""
 
@@ -152,6 +152,7 @@ def _csv(view: View) -> str:
         by_type = {o["qtype"]: o for o in result["observations"]}
         a, aaaa = by_type.get("A", {}), by_type.get("AAAA", {})
         resolver = resolvers.get(result["resolver"], {})
+        deadline = result.get("deadline") or {}
         ede = sorted({f"{e['code']}" + (f" {e['text']}" if e.get("text") else "")
                       for o in result["observations"] for e in o["ede"]})
         row = {
@@ -174,6 +175,10 @@ def _csv(view: View) -> str:
             "ede": ";".join(ede),
             "elapsed_ms": max((o["elapsed_ms"] for o in result["observations"]), default=""),
             "detail": result.get("detail", ""),
+            "deadline_status": deadline.get("status") or "",
+            "due_at": deadline.get("due_at") or "",
+            "blocked_since": deadline.get("blocked_since") or "",
+            "on_time": {True: "yes", False: "no"}.get(deadline.get("on_time"), ""),
         }
         writer.writerow([csv_cell(xml_safe(row[c])) for c in CSV_COLUMNS])
     return buffer.getvalue()
