@@ -107,6 +107,7 @@ report formats:
           summary appended to $GITHUB_STEP_SUMMARY
   court   a formal HTML document for a filing, with the SHA-256 of the JSON it came from
   pdf     the court report as PDF (needs: pip install 'blockaudit[pdf]')
+  prometheus  gauges for node_exporter's textfile collector: per resolver, operator and order
 """
 
 

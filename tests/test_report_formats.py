@@ -22,7 +22,7 @@ from checker.report.render import ANNOTATION_LIMIT, MARKDOWN_LIMIT
 GOLDEN = Path(__file__).resolve().parent / "golden"
 INPUT = GOLDEN / "input.json"
 GOLDENS = {"md": "report.md", "junit": "junit.xml", "csv": "report.csv", "github": "github.md",
-           "json": "report.json", "html": "report.html", "court": "court.html"}
+           "json": "report.json", "html": "report.html", "court": "court.html", "prometheus": "report.prom"}
 
 HOSTILE_TITLE = "<script>alert(1)</script>\"' | =cmd|' /C calc'!A0 \x1b[31m\x00"
 HOSTILE_ANSWER = "=HYPERLINK(\"http://x\")|<img src=x onerror=alert(2)>\n::error::forged"

@@ -17,6 +17,7 @@ import jinja2
 from checker.bundled import templates_dir
 from checker.errors import UsageError
 from checker.report import present as presentation
+from checker.report import prometheus
 from checker.report.escape import (
     annotation_message,
     annotation_property,
@@ -45,6 +46,7 @@ class Format(StrEnum):
     GITHUB = "github"
     COURT = "court"
     PDF = "pdf"
+    PROMETHEUS = "prometheus"
 
 
 TEMPLATES = {
@@ -54,6 +56,7 @@ TEMPLATES = {
     Format.JUNIT: "junit.xml",
     Format.COURT: "court.html",
     Format.PDF: "court.html",
+    Format.PROMETHEUS: "prometheus.prom",
 }
 """The template each format renders (a ``--templates DIR`` file of the same name wins)."""
 
@@ -106,6 +109,8 @@ def environment(extra: Path | None = None) -> jinja2.Environment:
         "hexdump": presentation.hexdump,
         "answers": presentation.answers_text,
         "outcome": presentation.outcome,
+        "prom_label": prometheus.label,
+        "prom_metrics": prometheus.metrics,
     })
     return env
 
@@ -178,7 +183,7 @@ def _csv(view: View) -> str:
             "deadline_status": deadline.get("status") or "",
             "due_at": deadline.get("due_at") or "",
             "blocked_since": deadline.get("blocked_since") or "",
-            "on_time": {True: "yes", False: "no"}.get(deadline.get("on_time"), ""),
+            "on_time": "yes" if deadline.get("on_time") is True else "no" if deadline.get("on_time") is False else "",
         }
         writer.writerow([csv_cell(xml_safe(row[c])) for c in CSV_COLUMNS])
     return buffer.getvalue()
@@ -221,7 +226,7 @@ def render(fmt: Format, view: View, options: RenderOptions) -> bytes:
             return _csv(view).encode("utf-8")
         case Format.MD | Format.GITHUB:
             return _markdown(env, view, options, fmt).encode("utf-8")
-        case Format.HTML | Format.JUNIT | Format.COURT:
+        case Format.HTML | Format.JUNIT | Format.COURT | Format.PROMETHEUS:
             return _template(env, fmt).render(_context(view, options)).encode("utf-8")
         case Format.PDF:
             return _pdf(_template(env, fmt).render(_context(view, options)))

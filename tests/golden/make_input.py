@@ -42,7 +42,8 @@ def make_goldens() -> None:
     from checker.cli import main
 
     for fmt, name in (("html", "report.html"), ("md", "report.md"), ("junit", "junit.xml"), ("csv", "report.csv"),
-                      ("github", "github.md"), ("court", "court.html"), ("json", "report.json")):
+                      ("github", "github.md"), ("court", "court.html"), ("json", "report.json"),
+                      ("prometheus", "report.prom")):
         main(["render", str(HERE / "input.json"), "--report", f"{fmt}:{HERE / name}"])
 
 
