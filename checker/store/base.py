@@ -6,6 +6,7 @@ the migration lock; everything else is here, so both pass the same test suite.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,8 +30,8 @@ class StoreError(BlockauditError):
 MIGRATIONS: list[list[str]] = [
     [
         """CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            started_at TEXT NOT NULL,
+            id {key} PRIMARY KEY,
+            started_at {key} NOT NULL,
             finished_at TEXT,
             status TEXT NOT NULL,
             vantage TEXT NOT NULL,
@@ -40,26 +41,26 @@ MIGRATIONS: list[list[str]] = [
             report TEXT
         )""",
         """CREATE TABLE observations (
-            run_id TEXT NOT NULL REFERENCES runs (id),
-            phase TEXT NOT NULL,
-            resolver TEXT NOT NULL,
-            qname TEXT NOT NULL,
-            qtype TEXT NOT NULL,
-            started_at TEXT NOT NULL,
+            run_id {key} NOT NULL REFERENCES runs (id),
+            phase {key} NOT NULL,
+            resolver {key} NOT NULL,
+            qname {key} NOT NULL,
+            qtype {key} NOT NULL,
+            started_at {key} NOT NULL,
             data TEXT NOT NULL,
             wire {blob},
             PRIMARY KEY (run_id, phase, resolver, qname, qtype)
         )""",
         """CREATE TABLE results (
-            run_id TEXT NOT NULL REFERENCES runs (id),
-            resolver TEXT NOT NULL,
-            query_name TEXT NOT NULL,
+            run_id {key} NOT NULL REFERENCES runs (id),
+            resolver {key} NOT NULL,
+            query_name {key} NOT NULL,
             domain TEXT NOT NULL,
             kind TEXT NOT NULL,
             verdict TEXT NOT NULL,
             method TEXT,
             reason TEXT,
-            observed_at TEXT NOT NULL,
+            observed_at {key} NOT NULL,
             PRIMARY KEY (run_id, resolver, query_name)
         )""",
         "CREATE INDEX results_by_name ON results (query_name, resolver, observed_at)",
@@ -113,7 +114,10 @@ class Store:
 
     paramstyle = "?"
     blob = "BLOB"
+    key = "TEXT"
     url = ""
+    driver_errors: tuple[type[Exception], ...] = ()
+    """The driver's operational errors (lost connection, lock timeout, full disk): one-line StoreErrors."""
 
     def __init__(self, connection: Any) -> None:
         self._db = connection
@@ -124,6 +128,11 @@ class Store:
     def _lock_for_migration(self, cursor: Any) -> None:
         """Serialise concurrent migrations (inside the migration transaction)."""
 
+    def _has_table(self, cursor: Any, name: str) -> bool:
+        """Whether a table exists (checked before any DDL, so read-only users can open a store)."""
+        cursor.execute(self._sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"), (name,))
+        return cursor.fetchone() is not None
+
     @contextmanager
     def _transaction(self, write: bool = False) -> Iterator[Any]:
         """One transaction; ``write`` ones take the write lock up front where the backend needs it."""
@@ -131,11 +140,15 @@ class Store:
         try:
             yield cursor
             self._db.commit()
-        except BaseException:
-            self._db.rollback()
+        except BaseException as exc:
+            with contextlib.suppress(*self.driver_errors):
+                self._db.rollback()
+            if isinstance(exc, self.driver_errors):
+                raise StoreError(f"database error: {' '.join(str(exc).split())}", path=self.url) from None
             raise
         finally:
-            cursor.close()
+            with contextlib.suppress(*self.driver_errors):
+                cursor.close()
 
     def _sql(self, text: str) -> str:
         return text if self.paramstyle == "?" else text.replace("?", "%s")
@@ -143,7 +156,8 @@ class Store:
     # -- schema
 
     def _version(self, cursor: Any) -> int:
-        cursor.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        if not self._has_table(cursor, "schema_version"):
+            cursor.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         cursor.execute("SELECT MAX(version) FROM schema_version")
         row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
@@ -160,7 +174,7 @@ class Store:
                 )
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
-                    cursor.execute(statement.format(blob=self.blob))
+                    cursor.execute(statement.format(blob=self.blob, key=self.key))
                 cursor.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (number + 1,))
 
     # -- writing
