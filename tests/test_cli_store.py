@@ -186,3 +186,28 @@ def test_resume_refuses_changed_files_and_complete_runs(tmp_path: Path, order: P
     assert main(["check", "--resume", run_id, "--db", str(db)]) == ExitStatus.ERROR
     assert "changed since run" in capsys.readouterr().err
     assert main(["check", str(order), "--resume", run_id, "--db", str(db)]) == ExitStatus.ERROR
+
+
+def test_ctrl_c_keeps_what_was_observed_and_marks_the_run_incomplete(
+    tmp_path: Path, order: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import checker.cli as cli
+    from checker.store import open_store
+    from tests.test_classify import obs
+
+    async def interrupted(*args: object) -> None:
+        sink = args[5]
+        sink("names", obs(qname="site.test"))  # type: ignore[operator]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "audit", interrupted)
+    db = tmp_path / "h.sqlite"
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
+                     "--db", str(db), *FAST])
+    assert code == ExitStatus.INTERRUPTED
+    assert "check --resume" in capsys.readouterr().err
+    store = open_store(str(db))
+    (run,) = store.runs()
+    assert run.status == "incomplete" and run.observations == 1
+    assert [k[2] for k in store.observations(run.id)] == ["site.test"]
