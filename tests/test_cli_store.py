@@ -191,7 +191,7 @@ def test_resume_refuses_changed_files_and_complete_runs(tmp_path: Path, order: P
 def test_ctrl_c_keeps_what_was_observed_and_marks_the_run_incomplete(
     tmp_path: Path, order: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import checker.cli as cli
+    from checker import cli
     from checker.store import open_store
     from tests.test_classify import obs
 
