@@ -528,11 +528,17 @@ def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates:
     sys.stdout.flush()
 
 
-def _cmd_render(args: argparse.Namespace) -> ExitStatus:
+def _render_specs(args: argparse.Namespace) -> list[ReportSpec]:
+    """The ``--report`` options of ``render`` and ``report``: at least one, paths writable."""
     specs: list[ReportSpec] = args.report
     if not specs:
         raise UsageError("nothing to render", hint="add --report FORMAT:PATH")
     _check_report_paths(specs, args.templates)
+    return specs
+
+
+def _cmd_render(args: argparse.Namespace) -> ExitStatus:
+    specs = _render_specs(args)
     label = str(args.json)
     try:
         source = args.json.read_bytes().decode("utf-8")
@@ -573,10 +579,7 @@ def _cmd_runs(args: argparse.Namespace) -> ExitStatus:
 
 
 def _cmd_report(args: argparse.Namespace) -> ExitStatus:
-    specs: list[ReportSpec] = args.report
-    if not specs:
-        raise UsageError("nothing to render", hint="add --report FORMAT:PATH")
-    _check_report_paths(specs, args.templates)
+    specs = _render_specs(args)
     store = open_store(args.db)
     view = store.report(args.run_id)
     store.close()
