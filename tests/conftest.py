@@ -1,4 +1,4 @@
-"""Test-wide safety: no test writes run history into the real user's data directory."""
+"""Test-wide safety: no test writes run history or downloads into the real user's directories."""
 
 from __future__ import annotations
 
@@ -11,4 +11,5 @@ import pytest
 def _private_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("xdg-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     return home
