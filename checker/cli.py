@@ -27,6 +27,16 @@ from checker.audit import AuditSettings, audit, new_run_id
 from checker.bundled import orders_dir
 from checker.engine import ProgressEvent
 from checker.errors import BlockauditError, ResolverConfigError, UsageError
+from checker.export import (
+    DEFAULT_ORIGIN,
+    DEFAULT_ZONE_FILE,
+    ExportError,
+    ExportFormat,
+    ExportOptions,
+    export,
+    parse_action,
+)
+from checker.export import Action
 from checker.history import diff, timelines, verdict_history
 from checker.models import Protocol, ResolverSet, Run, Status
 from checker.orders.loader import discover, load_orders
@@ -50,6 +60,7 @@ from checker.report.present import parse_time
 from checker.resolvers import load_resolvers, system_resolvers
 from checker.store import ResultRow, RunRow, Store, open_store
 from checker.store.recorder import Recorder
+from checker.verify import ConfigFormat, verify
 
 MAX_RETRIES = 10
 ASKABLE = (Protocol.UDP, Protocol.TCP)
@@ -160,6 +171,13 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-04-14") from None
 
 
+def _action(text: str) -> Action:
+    try:
+        return parse_action(text)
+    except ExportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _timestamp(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -223,6 +241,47 @@ def build_parser() -> argparse.ArgumentParser:
                        help="judge deadlines and orders in force as of this time (ISO 8601, UTC if no "
                             "zone) instead of the clock")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    export_cmd = commands.add_parser(
+        "export", help="write the orders as resolver configuration (RPZ, Unbound, dnsmasq, BIND, hosts)",
+        description="Write the orders in force as resolver configuration. The same orders and options "
+                    "always give the same bytes; every rule names the orders that require it.",
+    )
+    export_cmd.add_argument("format", choices=[f.value for f in ExportFormat], metavar="FORMAT",
+                            help="one of: " + ", ".join(f.value for f in ExportFormat))
+    export_cmd.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
+                            help="order files or folders (default: the bundled orders)")
+    export_cmd.add_argument("-o", "--output", default="-", metavar="FILE", help="where to write ('-': stdout)")
+    export_cmd.add_argument("--action", type=_action, default=None, metavar="ACTION",
+                            help="nxdomain (default), nodata, sinkhole, drop or blockpage:ADDR[,ADDR]")
+    export_cmd.add_argument("--zone", default=DEFAULT_ORIGIN, metavar="ORIGIN",
+                            help=f"RPZ zone origin (default {DEFAULT_ORIGIN})")
+    export_cmd.add_argument("--zone-file", default=DEFAULT_ZONE_FILE, metavar="NAME",
+                            help=f"zone file name the bind snippet points at (default {DEFAULT_ZONE_FILE})")
+    export_cmd.add_argument("--serial", type=_retries_free_count, metavar="N", help="RPZ SOA serial (default: from the orders' dates)")
+    export_cmd.add_argument("--subdomain-probe", action="append", type=_label, metavar="LABEL", dest="probes",
+                            help="label written below subtree orders where a format cannot block a subtree (default www)")
+    export_cmd.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="orders in force on this day (default today)")
+
+    verify_cmd = commands.add_parser(
+        "verify-config", help="check a candidate resolver config against the orders, sending no DNS traffic",
+        description="Decide, the way the real resolver software would, what a candidate config does to every "
+                    "name 'check' would ask; same verdicts, reports and exit statuses as 'check'.",
+    )
+    which = verify_cmd.add_mutually_exclusive_group(required=True)
+    for fmt in ConfigFormat:
+        which.add_argument(f"--{fmt.value}", type=Path, metavar="FILE", dest=f"config_{fmt.value}",
+                           help=f"a {fmt.value} config to verify")
+    verify_cmd.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
+                            help="order files or folders (default: the bundled orders)")
+    verify_cmd.add_argument("--zone", metavar="ORIGIN", help="RPZ zone origin (default: from the file)")
+    verify_cmd.add_argument("--report", action="append", type=_report_spec, default=[], metavar="FORMAT:PATH",
+                            help="write a report; repeatable; PATH '-' is stdout")
+    verify_cmd.add_argument("--subdomain-probe", action="append", type=_label, metavar="LABEL", dest="probes",
+                            help="label checked below names ordered with subdomains (default www)")
+    verify_cmd.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="orders in force on this day")
+    verify_cmd.add_argument("--templates", type=Path, metavar="DIR", help="templates that override the bundled ones")
+    verify_cmd.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
     runs = commands.add_parser("runs", help="list stored runs, newest first")
     _store_options(runs)
@@ -630,6 +689,40 @@ def _cmd_timeline(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.COMPLIANT
 
 
+def _cmd_export(args: argparse.Namespace) -> ExitStatus:
+    on = args.date or _today()
+    orders = load_orders(args.orders or [orders_dir()], on)
+    options = ExportOptions(origin=args.zone, zone_file=args.zone_file, serial=args.serial, on=on,
+                            probes=tuple(args.probes) if args.probes else ("www",))
+    if args.action is not None:
+        options = dataclasses.replace(options, action=args.action)
+    data = export(args.format, orders, options).encode("utf-8")
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        _check_report_paths([ReportSpec(Format.JSON, args.output)], None)
+        write_atomic(Path(args.output), data)
+    return ExitStatus.COMPLIANT
+
+
+def _cmd_verify(args: argparse.Namespace) -> ExitStatus:
+    specs: list[ReportSpec] = args.report
+    _check_report_paths(specs, args.templates)
+    fmt, path = next((f, getattr(args, f"config_{f.value}")) for f in ConfigFormat
+                     if getattr(args, f"config_{f.value}") is not None)
+    orders = load_orders(args.orders or [orders_dir()], args.date or _today())
+    run = verify(fmt, path, orders, origin=args.zone, probes=tuple(args.probes) if args.probes else ("www",))
+    view = view_model(run)
+    _write_reports(specs, view, args.templates)
+    if not args.quiet:
+        notes = run.settings.get("notes") or []
+        for note in notes if isinstance(notes, list) else []:
+            sys.stderr.write(f"note: {terminal_safe(note)}\n")
+        sys.stderr.write(summary(view, args.templates))
+    return exit_status(run)
+
+
 def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
     orders = load_orders(args.orders or [orders_dir()], _today())
     names = [n for n in orders.names if n.kind.value == "ordered"]
@@ -654,7 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _cmd_check(args)
         commands = {"render": _cmd_render, "runs": _cmd_runs, "report": _cmd_report, "diff": _cmd_diff,
-                    "timeline": _cmd_timeline, "validate": _cmd_validate}
+                    "timeline": _cmd_timeline, "validate": _cmd_validate, "export": _cmd_export,
+                    "verify-config": _cmd_verify}
         return commands[args.command](args)
     except BlockauditError as exc:
         text = str(exc) if exc.path else f"blockaudit: {exc}"

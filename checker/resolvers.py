@@ -6,6 +6,7 @@ import ipaddress
 import re
 from pathlib import Path
 
+from checker import schemas
 from checker.errors import ResolverConfigError
 from checker.models import BlockSignals, IPAddress, Protocol, Resolver, ResolverSet, Role
 from checker.orders.names import InvalidName, normalise
@@ -157,6 +158,7 @@ def _canaries(node: Node) -> tuple[str, ...]:
 def load_resolvers(path: Path) -> ResolverSet:
     """Read and validate a resolver file; errors name the file, line and field."""
     root = load(path, ResolverConfigError)
+    schemas.check("resolvers", root)
     fields = root.mapping(required=("schema", "resolvers"), optional=("canaries",))
     schema = fields["schema"].str()
     if schema != SCHEMA:

@@ -34,6 +34,9 @@ def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
     assert module.startswith(str(venv)), module
     assert templates.startswith(str(venv)) and (Path(templates) / "summary.txt").is_file()
     assert orders.startswith(str(venv)) and list(Path(orders).glob("*.yaml"))
+    schema = subprocess.run([str(python), "-c", "import checker.schemas as s; print(s.schema_path('order'))"],
+                            check=True, cwd=tmp_path, capture_output=True, text=True, env=env).stdout.strip()
+    assert schema.startswith(str(venv)) and Path(schema).is_file()
 
     command = venv / "bin" / "blockaudit"
     validate = subprocess.run([str(command), "validate"], cwd=tmp_path, capture_output=True, text=True, env=env)

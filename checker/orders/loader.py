@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from checker import schemas
 from checker.errors import OrderError
 from checker.models import (
     Amendment,
@@ -204,6 +205,7 @@ def _names(node: Node) -> tuple[str, ...]:
 def load_order(path: Path) -> Order:
     """Read and validate one order file; every error names the file, line and field."""
     root = load(path, OrderError)
+    schemas.check("order", root)
     fields = root.mapping(required=_REQUIRED, optional=_OPTIONAL)
     schema = fields["schema"].str()
     if schema != SCHEMA:
