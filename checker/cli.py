@@ -30,13 +30,13 @@ from checker.errors import BlockauditError, ResolverConfigError, UsageError
 from checker.export import (
     DEFAULT_ORIGIN,
     DEFAULT_ZONE_FILE,
+    Action,
     ExportError,
     ExportFormat,
     ExportOptions,
     export,
     parse_action,
 )
-from checker.export import Action
 from checker.history import diff, timelines, verdict_history
 from checker.models import Protocol, ResolverSet, Run, Status
 from checker.orders.loader import discover, load_orders
