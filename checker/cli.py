@@ -258,10 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"RPZ zone origin (default {DEFAULT_ORIGIN})")
     export_cmd.add_argument("--zone-file", default=DEFAULT_ZONE_FILE, metavar="NAME",
                             help=f"zone file name the bind snippet points at (default {DEFAULT_ZONE_FILE})")
-    export_cmd.add_argument("--serial", type=_retries_free_count, metavar="N", help="RPZ SOA serial (default: from the orders' dates)")
+    export_cmd.add_argument("--serial", type=_retries_free_count, metavar="N",
+                            help="RPZ SOA serial (default: from the orders' dates)")
     export_cmd.add_argument("--subdomain-probe", action="append", type=_label, metavar="LABEL", dest="probes",
-                            help="label written below subtree orders where a format cannot block a subtree (default www)")
-    export_cmd.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="orders in force on this day (default today)")
+                            help="label written below subtree orders where a format cannot block a subtree "
+                                 "(default www)")
+    export_cmd.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                            help="orders in force on this day (default today)")
 
     verify_cmd = commands.add_parser(
         "verify-config", help="check a candidate resolver config against the orders, sending no DNS traffic",
