@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import jinja2
 
@@ -38,7 +39,10 @@ from checker.export import (
     parse_action,
 )
 from checker.history import diff, timelines, verdict_history
-from checker.models import Protocol, ResolverSet, Run, Status
+from checker.models import OrderType, Protocol, ResolverSet, Run, Source, Status, Verification
+from checker.orders.fetch import fetch
+from checker.orders.importers import FORMATS as IMPORT_FORMATS
+from checker.orders.importers import ImportMeta, import_file, parse_options
 from checker.orders.loader import discover, load_orders
 from checker.orders.names import InvalidName, normalise, normalise_label
 from checker.probe.client import ProbeSettings
@@ -213,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
                        help="order files or folders of them (default: the bundled orders)")
+    check.add_argument("--input-format", choices=sorted(IMPORT_FORMATS), metavar="FMT",
+                       help="read the ORDERS files named as this list format (default: .yaml/.yml are order "
+                            "files, other files by their name and first lines)")
     check.add_argument("--resolvers", type=Path, metavar="FILE",
                        help="resolver file (blockaudit/resolvers/1); default: this machine's resolvers "
                             "as subjects and built-in public resolvers as controls")
@@ -241,6 +248,38 @@ def build_parser() -> argparse.ArgumentParser:
                        help="judge deadlines and orders in force as of this time (ISO 8601, UTC if no "
                             "zone) instead of the clock")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    import_cmd = commands.add_parser(
+        "import", help="turn a foreign blocklist (hosts, RPZ, RKN dump, Citizen Lab CSV…) into an order file",
+        description="Read a blocklist in a foreign format and write an order file (blockaudit/order/1). Every "
+                    "line left out is reported as file:line: reason. SOURCE may be a file, '-' (stdin) or an "
+                    "https:// URL (fetched with a size cap, cached with ETag/If-Modified-Since, optionally "
+                    "pinned by --sha256).",
+    )
+    import_cmd.add_argument("format", choices=sorted(IMPORT_FORMATS), metavar="FORMAT",
+                            help="one of: " + ", ".join(sorted(IMPORT_FORMATS)))
+    import_cmd.add_argument("source", metavar="SOURCE", help="a file, '-' for stdin, or an https:// URL")
+    import_cmd.add_argument("--order-id", metavar="ID", help="the order's id (default: from the file name)")
+    import_cmd.add_argument("--title", help="the order's title")
+    import_cmd.add_argument("--authority", help="the court, regulator or body behind the list")
+    import_cmd.add_argument("--jurisdiction", metavar="CC",
+                            help="ISO 3166 code (required unless the format implies it)")
+    import_cmd.add_argument("--order-type", choices=[t.value for t in OrderType], metavar="TYPE",
+                            help="tro, preliminary_injunction, permanent_injunction, administrative, ticket, other")
+    import_cmd.add_argument("--issued", type=_date, metavar="YYYY-MM-DD", help="date of the order")
+    import_cmd.add_argument("--verification", choices=["verified", "unverified"], default="unverified",
+                            help="has someone read the order itself (default unverified)")
+    import_cmd.add_argument("--case-number", metavar="N", help="docket or case number, if public")
+    import_cmd.add_argument("--source-url", action="append", default=[], metavar="URL",
+                            help="where the list comes from; repeatable (an https SOURCE is added itself)")
+    import_cmd.add_argument("--notes", help="free text for the order")
+    import_cmd.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                            help="a format option, e.g. columns=domain=2,site=4 for csv, zone=rpz.example. for "
+                                 "rpz, encoding=latin-1")
+    import_cmd.add_argument("-o", "--output", default="-", metavar="FILE", help="the order file to write ('-': stdout)")
+    import_cmd.add_argument("--sha256", metavar="DIGEST", help="pin an https SOURCE to these exact bytes")
+    import_cmd.add_argument("--allow-http", action="store_true", help="accept a plain http:// SOURCE (tests, intranet)")
+    import_cmd.add_argument("--strict", action="store_true", help="exit 2 when any line was skipped")
 
     export_cmd = commands.add_parser(
         "export", help="write the orders as resolver configuration (RPZ, Unbound, dnsmasq, BIND, hosts)",
@@ -332,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
                           help="order files or folders (default: the bundled orders)")
     validate.add_argument("--resolvers", type=Path, metavar="FILE", help="also validate this resolver file")
+    validate.add_argument("--input-format", choices=sorted(IMPORT_FORMATS), metavar="FMT",
+                          help="read the ORDERS files named as this list format")
     return parser
 
 
@@ -458,6 +499,7 @@ def _inputs(args: argparse.Namespace, files: Sequence[Path], nx_label: str) -> d
         "resolvers": {"path": str(resolver_file) if resolver_file else None,
                       "resolv_conf": None if resolver_file else str(conf), "sha256": _file_sha256(conf)},
         "settings": {"timeout": args.timeout, "retries": args.retries, "probes": args.probes,
+                     "input_format": args.input_format,
                      "date": args.date.isoformat() if args.date else None,
                      "now": args.now.isoformat() if args.now else None, "nx_label": nx_label},
     }
@@ -482,6 +524,7 @@ def _resume(args: argparse.Namespace, store: Store) -> tuple[RunRow, list[Path]]
     if run.inputs["resolvers"]["resolv_conf"]:
         args.resolv_conf = Path(run.inputs["resolvers"]["resolv_conf"])
     args.timeout, args.retries, args.probes = settings["timeout"], settings["retries"], settings["probes"]
+    args.input_format = settings.get("input_format")
     args.date = dt.date.fromisoformat(settings["date"]) if settings["date"] else None
     args.now = dt.datetime.fromisoformat(settings["now"]) if settings["now"] else args.now
     return run, [Path(item["path"]) for item in run.inputs["orders"]]
@@ -499,7 +542,7 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     else:
         files = discover(args.orders or [orders_dir()])
     now: dt.datetime | None = args.now
-    orders = load_orders(files, args.date or (now.date() if now else _today()))
+    orders = load_orders(files, args.date or (now.date() if now else _today()), args.input_format)
     resolvers = _resolver_set(args)
     for canary, domain in canary_conflicts(orders, resolvers.canaries):
         if resolvers.path is None:
@@ -692,6 +735,55 @@ def _cmd_timeline(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.COMPLIANT
 
 
+def _cmd_import(args: argparse.Namespace) -> ExitStatus:
+    options = parse_options(args.option)
+    sources = [Source(url=u) for u in args.source_url]
+    source: Path | BinaryIO
+    if args.source.startswith(("https://", "http://")):
+        fetched = fetch(args.source, sha256=args.sha256, allow_http=args.allow_http)
+        source = fetched.path
+        sources.insert(0, Source(url=fetched.final_url, note=f"fetched {_when(fetched.fetched_at)}, "
+                                                              f"sha256 {fetched.sha256}"))
+    elif args.sha256:
+        raise UsageError("--sha256 pins a downloaded SOURCE; this one is a local file")
+    elif args.source == "-":
+        source = sys.stdin.buffer
+    else:
+        source = Path(args.source)
+        if not source.is_file():
+            raise UsageError("no such file", path=args.source)
+    meta = ImportMeta(
+        id=args.order_id, title=args.title, authority=args.authority, jurisdiction=args.jurisdiction,
+        order_type=OrderType(args.order_type) if args.order_type else None, issued=args.issued,
+        verification=Verification(args.verification), sources=tuple(sources), notes=args.notes,
+        case_number=args.case_number,
+    )
+    buffer = io.StringIO() if args.output == "-" else None
+    if buffer is None:
+        _check_report_paths([ReportSpec(Format.JSON, args.output)], None)
+        target = Path(args.output)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                result = import_file(args.format, source, meta, handle, options)
+            if args.strict and result.skipped:
+                raise UsageError(f"{result.skipped} lines skipped (--strict)", path=result.source)
+            write_atomic(target, Path(tmp).read_bytes())
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    else:
+        result = import_file(args.format, source, meta, buffer, options)
+        if args.strict and result.skipped:
+            raise UsageError(f"{result.skipped} lines skipped (--strict)", path=result.source)
+        sys.stdout.write(buffer.getvalue())
+    sys.stderr.write(terminal_safe(result.describe()) + "\n")
+    for skipped in result.first_skipped:
+        sys.stderr.write(terminal_safe(skipped.describe(result.source)) + "\n")
+    if result.skipped > len(result.first_skipped):
+        sys.stderr.write(f"... and {result.skipped - len(result.first_skipped)} more skipped lines\n")
+    return ExitStatus.COMPLIANT
+
+
 def _cmd_export(args: argparse.Namespace) -> ExitStatus:
     on = args.date or _today()
     orders = load_orders(args.orders or [orders_dir()], on)
@@ -727,7 +819,7 @@ def _cmd_verify(args: argparse.Namespace) -> ExitStatus:
 
 
 def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
-    orders = load_orders(args.orders or [orders_dir()], _today())
+    orders = load_orders(args.orders or [orders_dir()], _today(), args.input_format)
     names = [n for n in orders.names if n.kind.value == "ordered"]
     message = f"ok: {len(orders.orders)} orders, {len(names)} ordered names"
     if orders.not_in_force:
@@ -751,7 +843,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(args)
         commands = {"render": _cmd_render, "runs": _cmd_runs, "report": _cmd_report, "diff": _cmd_diff,
                     "timeline": _cmd_timeline, "validate": _cmd_validate, "export": _cmd_export,
-                    "verify-config": _cmd_verify}
+                    "verify-config": _cmd_verify, "import": _cmd_import}
         return commands[args.command](args)
     except BlockauditError as exc:
         text = str(exc) if exc.path else f"blockaudit: {exc}"

@@ -303,12 +303,34 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def load_orders(paths: Sequence[Path], on: dt.date) -> OrderSet:
-    """Load every order, refuse duplicate ids, and merge the names of the orders in force on ``on``."""
+def load_any(path: Path, input_format: str | None = None) -> Order:
+    """An order file, or a foreign list (hosts, RPZ, RKN dump…) read as an order in memory.
+
+    ``.yaml``/``.yml`` files are order files unless ``input_format`` says otherwise; any other
+    file is imported by ``input_format`` or by the format its name and first lines show.
+    """
+    if input_format is None and path.suffix in ORDER_SUFFIXES:
+        return load_order(path)
+    from checker.orders.importers import guess_format, load_foreign  # noqa: PLC0415 - only for lists
+
+    fmt = input_format or guess_format(path)
+    if fmt is None:
+        raise OrderError("not an order file, and its list format cannot be told from its name or first lines",
+                         path=str(path), hint="give --input-format (plain, hosts, csv, citizenlab, adblock, rpz, "
+                                              "unbound, dnsmasq, rkn)")
+    return load_foreign(path, fmt)
+
+
+def load_orders(paths: Sequence[Path], on: dt.date, input_format: str | None = None) -> OrderSet:
+    """Load every order, refuse duplicate ids, and merge the names of the orders in force on ``on``.
+
+    Folders yield their ``*.yaml``/``*.yml`` order files; files named directly may also be
+    foreign lists (see ``load_any``).
+    """
     orders: list[Order] = []
     by_id: dict[str, Order] = {}
     for file in discover(paths):
-        order = load_order(file)
+        order = load_any(file, input_format)
         if order.id in by_id:
             first = by_id[order.id]
             raise OrderError(
