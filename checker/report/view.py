@@ -132,13 +132,14 @@ def _health(health: Health) -> View:
     }
 
 
-def _resolver(resolver: Resolver, health: Health | None, results: list[Result]) -> View:
+def _resolver(resolver: Resolver, health: Health | None, results: list[Result], config: str | None = None) -> View:
     view: View = {
         "name": resolver.name,
         "operator": resolver.operator,
         "role": resolver.role.value,
-        "address": resolver.address,
-        "protocol": resolver.protocol.value,
+        # A verify-config run has no network address: its "resolver" is the candidate config file.
+        "address": f"config file {config}" if config else resolver.address,
+        "protocol": "static" if config else resolver.protocol.value,
         "url": resolver.url,
         "block": {
             "addresses": sorted(str(a) for a in resolver.block.addresses),
@@ -229,7 +230,9 @@ def view_model(run: Run) -> View:
             for order_id, t in run.orders.not_checkable
         ],
         "resolvers": [
-            _resolver(r, health.get(r.name), by_resolver.get(r.name, [])) for r in run.resolvers.resolvers
+            _resolver(r, health.get(r.name), by_resolver.get(r.name, []),
+                      str(run.settings["config"]) if run.settings.get("mode") == "verify-config" else None)
+            for r in run.resolvers.resolvers
         ],
         "operators": [
             {"name": name, "resolvers": members[name], "status": classify.rollup(items).value,
