@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -172,6 +172,19 @@ def ancestors(name: str) -> Iterable[str]:
     labels = name.split(".")
     for i in range(1, len(labels) - 1):
         yield ".".join(labels[i:])
+
+
+def enclosing_block(name: str, blocks: Mapping[str, OrderedName],
+                    exempt: Mapping[str, OrderedName]) -> OrderedName | None:
+    """The nearest proper ancestor of ``name`` in ``blocks`` (a zone that answers for its whole
+    subtree), or None when there is none or an exemption that is itself blocked is nearer (its
+    transparent/forwarding rule then decides)."""
+    for ancestor in ancestors(name):
+        if ancestor in exempt and enclosing_block(ancestor, blocks, exempt) is not None:
+            return None
+        if ancestor in blocks:
+            return blocks[ancestor]
+    return None
 
 
 def subtree_ancestor(name: str, names: Sequence[OrderedName]) -> OrderedName | None:

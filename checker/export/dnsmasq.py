@@ -18,8 +18,8 @@ from checker.export.common import (
     Action,
     ActionKind,
     ExportOptions,
-    ancestors,
     by,
+    enclosing_block,
     exemptions,
     header,
     ip_targets,
@@ -43,14 +43,9 @@ def address_lines(domain: str, action: Action) -> list[str]:
 
 
 def enclosing(name: str, names: dict[str, OrderedName], exempt: dict[str, OrderedName]) -> OrderedName | None:
-    """The ordered name whose ``address=`` answers for ``name`` (dnsmasq's most specific match),
-    or None when none does or an exemption's ``server=/…/#`` is nearer."""
-    for ancestor in ancestors(name):
-        if ancestor in exempt and enclosing(ancestor, names, exempt) is not None:
-            return None
-        if ancestor in names:
-            return names[ancestor]
-    return None
+    """The ordered name whose ``address=`` answers for ``name`` (dnsmasq's most specific match:
+    every ``address=`` covers its subtree), or None when none does or an exemption is nearer."""
+    return enclosing_block(name, names, exempt)
 
 
 def export(orders: OrderSet, options: ExportOptions) -> str:

@@ -19,8 +19,8 @@ from checker.export.common import (
     Action,
     ActionKind,
     ExportOptions,
-    ancestors,
     by,
+    enclosing_block,
     exemptions,
     header,
     ip_targets,
@@ -57,13 +57,7 @@ def _address_data(name: str, action: Action) -> list[str]:
 def enclosing(name: str, names: list[OrderedName], exempt: dict[str, OrderedName]) -> OrderedName | None:
     """The subtree-ordered name whose local-zone answers for ``name``, or None when no block zone
     does (there is none, or an exemption's transparent zone is nearer)."""
-    subtree = {n.domain: n for n in names if n.subdomains}
-    for ancestor in ancestors(name):
-        if ancestor in exempt and enclosing(ancestor, names, exempt) is not None:
-            return None
-        if ancestor in subtree:
-            return subtree[ancestor]
-    return None
+    return enclosing_block(name, {n.domain: n for n in names if n.subdomains}, exempt)
 
 
 def export(orders: OrderSet, options: ExportOptions) -> str:
