@@ -39,7 +39,7 @@ from checker.export import (
     parse_action,
 )
 from checker.history import diff, timelines, verdict_history
-from checker.models import OrderType, Protocol, ResolverSet, Run, Source, Status, Verification
+from checker.models import OrderType, ResolverSet, Run, Source, Status, Verification
 from checker.orders.fetch import fetch
 from checker.orders.importers import FORMATS as IMPORT_FORMATS
 from checker.orders.importers import ImportMeta, import_file, parse_options
@@ -67,8 +67,6 @@ from checker.store.recorder import Recorder
 from checker.verify import ConfigFormat, verify
 
 MAX_RETRIES = 10
-ASKABLE = (Protocol.UDP, Protocol.TCP)
-"""Transports this version can ask over."""
 
 
 class ExitStatus(IntEnum):
@@ -472,15 +470,9 @@ def _today() -> dt.date:
 
 
 def _resolver_set(args: argparse.Namespace) -> ResolverSet:
-    resolvers = load_resolvers(args.resolvers) if args.resolvers is not None else system_resolvers(args.resolv_conf)
-    for resolver in resolvers.resolvers:
-        if resolver.protocol not in ASKABLE:
-            raise ResolverConfigError(
-                f"resolver {resolver.name!r}: protocol {resolver.protocol.value} cannot be asked by this "
-                f"version (it asks {' and '.join(p.value for p in ASKABLE)})",
-                path=resolvers.path, line=resolver.line,
-            )
-    return resolvers
+    if args.resolvers is not None:
+        return load_resolvers(args.resolvers)
+    return system_resolvers(args.resolv_conf)
 
 
 def _file_sha256(path: Path) -> str:

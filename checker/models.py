@@ -335,6 +335,10 @@ class Resolver:
     """DoH URL."""
     tls_name: str | None = None
     """Name to verify in the DoT/DoH certificate."""
+    tls_ca: str | None = None
+    """CA bundle (PEM file) that verifies the DoT/DoH certificate instead of the system's trust store."""
+    doh_method: str = "post"
+    """``post`` or ``get``: how a DoH query is sent (RFC 8484)."""
     block: BlockSignals = field(default_factory=BlockSignals)
     """Block signals the resolver declares."""
     qps: float | None = None

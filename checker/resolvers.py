@@ -38,7 +38,10 @@ BUILTIN_CANARIES: tuple[str, ...] = ("example.com", "iana.org")
 MAX_CANARY = 225
 """Longest canary: the random name that must not exist is 28 octets longer and must fit in 253."""
 
-_ENTRY_KEYS = ("operator", "protocol", "url", "role", "block", "qps", "tls_name", "concurrency", "note")
+_ENTRY_KEYS = (
+    "operator", "protocol", "url", "role", "block", "qps", "tls_name", "tls_ca", "doh_method", "concurrency", "note",
+)
+DOH_METHODS = ("post", "get")
 
 
 def parse_address(text: str, default_port: int) -> tuple[str, int]:
@@ -92,7 +95,22 @@ def _block(node: Node) -> BlockSignals:
     return BlockSignals(addresses=frozenset(addresses), cnames=frozenset(cnames), drop=drop)
 
 
-def _entry(node: Node) -> Resolver:
+def _tls_ca(node: Node, base: Path | None) -> str | None:
+    text = node.optional_str()
+    if text is None:
+        return None
+    path = Path(text.strip()).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise node.fail(
+            f"CA file {text!r} does not exist" + (f" (looked for {path})" if str(path) != text else ""),
+            hint="a PEM file of the CA certificates that sign the resolver's certificate",
+        )
+    return str(path.resolve())
+
+
+def _entry(node: Node, base: Path | None = None) -> Resolver:
     fields = node.mapping(required=("name", "address"), optional=_ENTRY_KEYS)
     name = fields["name"].str().strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
@@ -113,6 +131,9 @@ def _entry(node: Node) -> Resolver:
         raise fields["url"].fail("'url' is only for protocol doh")
     if url is not None and not url.startswith("https://"):
         raise fields["url"].fail(f"{url!r} is not an https:// URL")
+    doh_method = "post"
+    if "doh_method" in fields:
+        doh_method = fields["doh_method"].choice(str, list(DOH_METHODS))
     role: Role = Role.SUBJECT
     if "role" in fields:
         role = fields["role"].choice(Role, [r.value for r in Role])
@@ -132,6 +153,8 @@ def _entry(node: Node) -> Resolver:
         role=role,
         url=url,
         tls_name=fields["tls_name"].optional_str() if "tls_name" in fields else None,
+        tls_ca=_tls_ca(fields["tls_ca"], base) if "tls_ca" in fields else None,
+        doh_method=doh_method,
         block=_block(fields["block"]) if "block" in fields else BlockSignals(),
         qps=qps,
         concurrency=concurrency,
@@ -168,7 +191,7 @@ def load_resolvers(path: Path) -> ResolverSet:
     for item in fields["resolvers"].items():
         if len(resolvers) >= MAX_RESOLVERS:
             raise item.fail(f"more than {MAX_RESOLVERS} resolvers")
-        resolver = _entry(item)
+        resolver = _entry(item, path.parent)
         if resolver.name in seen:
             raise item.fail(f"resolver name {resolver.name!r} is already used on line {seen[resolver.name]}")
         seen[resolver.name] = item.line

@@ -130,18 +130,6 @@ def test_refused_everywhere_is_never_blocked(tmp_path: Path, order: Path, capsys
     assert {r["verdict"] for r in report["results"]} == {"inconclusive"}
 
 
-def test_dot_resolver_is_refused_with_one_line(tmp_path: Path, order: Path, capsys) -> None:
-    path = tmp_path / "resolvers.yaml"
-    path.write_text(
-        "schema: blockaudit/resolvers/1\nresolvers:\n"
-        "  - {name: isp, address: '127.0.0.1:5300', role: subject}\n"
-        "  - {name: ctl, address: '127.0.0.1:5301', role: control, protocol: dot}\n"
-    )
-    assert main(["check", str(order), "--resolvers", str(path)]) == ExitStatus.ERROR
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"{path}:4: resolver 'ctl': protocol dot")
-
-
 def test_one_check_writes_every_format_at_once(tmp_path: Path, order: Path) -> None:
     from checker.report import Format, pdf_available, sha256
 

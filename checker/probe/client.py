@@ -1,4 +1,4 @@
-"""One question to one resolver, with timeouts, retries with backoff and TCP after truncation."""
+"""One question to one resolver (UDP, TCP, DoT or DoH), with timeouts, retries with backoff and TCP after truncation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import dns.flags
 import dns.message
 
 from checker.models import Observation, Protocol, Resolver
-from checker.probe import udp
+from checker.probe import https, tls, udp
 from checker.probe.message import describe, make_query
 
 
@@ -43,11 +43,22 @@ class ProbeSettings:
 async def _attempt(
     resolver: Resolver, query: dns.message.Message, tcp: bool, timeout: float,
 ) -> udp.Exchange:
+    if resolver.protocol is Protocol.DOT:
+        return await tls.tls(
+            query, resolver.host, resolver.port, timeout,
+            server_name=resolver.tls_name, ca_file=resolver.tls_ca,
+        )
+    if resolver.protocol is Protocol.DOH:
+        if resolver.url is None:
+            return udp.Exchange(None, None, "unsupported_protocol: doh without a url")
+        return await https.https(query, resolver.url, timeout, ca_file=resolver.tls_ca, method=resolver.doh_method)
     if resolver.protocol is Protocol.UDP and not tcp:
         return await udp.udp(query, resolver.host, resolver.port, timeout)
-    if resolver.protocol in (Protocol.UDP, Protocol.TCP):
-        return await udp.tcp(query, resolver.host, resolver.port, timeout)
-    return udp.Exchange(None, None, f"unsupported_protocol: {resolver.protocol.value}")
+    return await udp.tcp(query, resolver.host, resolver.port, timeout)  # TCP, or UDP after truncation
+
+
+_FINAL_ERRORS = ("unsupported_protocol", "tls_error: certificate verify failed", "tls_error: cannot load")
+"""Errors another attempt cannot cure: no retry after them."""
 
 
 async def _no_pacing() -> None:
@@ -64,6 +75,8 @@ async def ask(
     resolver's rate limit holds for all the traffic it gets.
     """
     query = make_query(qname, qtype)
+    if resolver.protocol is Protocol.DOH:
+        query.id = 0  # RFC 8484 section 4.1: DoH clients should use ID 0
     started_at = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     attempts = 0
@@ -85,7 +98,7 @@ async def ask(
             rejected += exchange.rejected
         if exchange.response is not None:
             break
-        if exchange.error and exchange.error.startswith("unsupported_protocol"):
+        if exchange.error and exchange.error.startswith(_FINAL_ERRORS):
             break
     elapsed_ms = round((time.monotonic() - start) * 1000, 3)
     transport = "tcp" if tcp and resolver.protocol is Protocol.UDP else resolver.protocol.value
