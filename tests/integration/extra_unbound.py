@@ -6,52 +6,18 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .lab import LOOPBACK, ZONE, Lab, LabError, Server, _check_config, _start, find_tool, probe_answers
-
-
-def base_conf(root: Path, name: str, port: int, nsd_port: int, *, respip: bool) -> str:
-    """The `server:` part of an Unbound that resolves `test.` from the lab's NSD, on loopback only."""
-    modules = "respip validator iterator" if respip else "validator iterator"
-    return f"""server:
-  interface: {LOOPBACK}
-  port: {port}
-  do-ip4: yes
-  do-ip6: no
-  do-udp: yes
-  do-tcp: yes
-  so-reuseport: no
-  do-daemonize: no
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  chroot: ""
-  username: ""
-  directory: "{root}"
-  pidfile: "{root}/{name}.pid"
-  num-threads: 1
-  do-not-query-localhost: no
-  local-zone: "{ZONE}" nodefault
-  domain-insecure: "{ZONE}"
-  harden-dnssec-stripped: no
-  module-config: "{modules}"
-  access-control: 127.0.0.0/8 allow
-  cache-max-ttl: 5
-  cache-max-negative-ttl: 5
-  prefetch: no
-"""
-
-
-def tail_conf(nsd_port: int) -> str:
-    """Remote control off, `test.` from NSD, and everything else to NSD too (which refuses it)."""
-    return f"""remote-control:
-  control-enable: no
-stub-zone:
-  name: "{ZONE}"
-  stub-addr: {LOOPBACK}@{nsd_port}
-forward-zone:
-  name: "."
-  forward-addr: {LOOPBACK}@{nsd_port}
-"""
+from .lab import (
+    LOOPBACK,
+    Lab,
+    LabError,
+    Server,
+    _check_config,
+    _start,
+    find_tool,
+    probe_answers,
+    server_conf,
+    tail_conf,
+)
 
 
 def rpz_clause(origin: str, zonefile: Path) -> str:
@@ -91,7 +57,7 @@ def extra_unbound(
     extra = "".join(f"  {line.strip()}\n" for line in server_lines.splitlines() if line.strip())
 
     def argv(port: int) -> list[str]:
-        text = base_conf(root, name, port, nsd_port, respip=respip) + extra + tail_conf(nsd_port) + clauses
+        text = server_conf(root, name, port, nsd_port, respip=respip) + extra + tail_conf(nsd_port) + clauses
         conf.write_text(text, encoding="utf-8")
         _check_config([checkconf, str(conf)], f"Unbound config of {name}")
         return [unbound, "-d", "-c", str(conf)]

@@ -242,10 +242,10 @@ zone:
 """
 
 
-def unbound_conf(spec: UnboundSpec, root: Path, port: int, nsd_port: int) -> str:
-    """Return the Unbound config of one instance; everything stays on loopback and in `root`."""
-    modules = "respip validator iterator" if spec.rpz is not None else "validator iterator"
-    text = f"""server:
+def server_conf(root: Path, name: str, port: int, nsd_port: int, *, respip: bool, access: str = "allow") -> str:
+    """The `server:` clause of a lab Unbound: resolves `test.` from NSD, on loopback and in `root` only."""
+    modules = "respip validator iterator" if respip else "validator iterator"
+    return f"""server:
   interface: {LOOPBACK}
   port: {port}
   do-ip4: yes
@@ -261,7 +261,7 @@ def unbound_conf(spec: UnboundSpec, root: Path, port: int, nsd_port: int) -> str
   chroot: ""
   username: ""
   directory: "{root}"
-  pidfile: "{root}/{spec.name}.pid"
+  pidfile: "{root}/{name}.pid"
   num-threads: 1
   do-not-query-localhost: no
   local-zone: "{ZONE}" nodefault
@@ -269,20 +269,31 @@ def unbound_conf(spec: UnboundSpec, root: Path, port: int, nsd_port: int) -> str
   harden-dnssec-stripped: no
   module-config: "{modules}"
   ede: yes
-  access-control: 127.0.0.0/8 {spec.access}
+  access-control: 127.0.0.0/8 {access}
   cache-max-ttl: 5
   cache-max-negative-ttl: 5
   prefetch: no
-remote-control:
+"""
+
+
+def tail_conf(nsd_port: int) -> str:
+    """Remote control off, `test.` from NSD, and anything else to NSD too, which refuses it: no
+    query ever leaves loopback."""
+    return f"""remote-control:
   control-enable: no
 stub-zone:
   name: "{ZONE}"
   stub-addr: {LOOPBACK}@{nsd_port}
-# Anything outside test. goes to NSD too, which refuses it: no query ever leaves loopback.
 forward-zone:
   name: "."
   forward-addr: {LOOPBACK}@{nsd_port}
 """
+
+
+def unbound_conf(spec: UnboundSpec, root: Path, port: int, nsd_port: int) -> str:
+    """Return the Unbound config of one instance; everything stays on loopback and in `root`."""
+    text = server_conf(root, spec.name, port, nsd_port, respip=spec.rpz is not None, access=spec.access)
+    text += tail_conf(nsd_port)
     if spec.rpz is not None:
         text += f"""rpz:
   name: "{RPZ_ORIGIN}"
