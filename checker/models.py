@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class OrderType(StrEnum):
@@ -316,6 +317,24 @@ class BlockSignals:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityProbe:
+    """One question whose answer names the server or the address that asked upstream
+    (``id.server CH TXT``, ``whoami.akamai.net IN A``...)."""
+
+    name: str
+    """Query name, no trailing dot."""
+    rdtype: str = "TXT"
+    """Record type."""
+    rdclass: str = "IN"
+    """Class: ``IN`` or ``CH``."""
+
+    @property
+    def label(self) -> str:
+        """How reports write it: ``id.server CH TXT``."""
+        return f"{self.name} {self.rdclass} {self.rdtype}"
+
+
+@dataclass(frozen=True, slots=True)
 class Resolver:
     """One resolver to ask, as a subject or a control."""
 
@@ -345,6 +364,10 @@ class Resolver:
     """At most this many queries a second."""
     concurrency: int = 16
     """At most this many queries in flight."""
+    country: str | None = None
+    """ISO 3166 code of the country it serves; scopes block-page fingerprints."""
+    identity: tuple[IdentityProbe, ...] | None = None
+    """Questions that make the resolver say who it is; ``None``: the built-in ones."""
     line: int | None = None
     """Line of the entry in the resolver file."""
 
@@ -377,6 +400,38 @@ class ResolverSet:
     def controls(self) -> tuple[Resolver, ...]:
         """Resolvers that tell what a name really is."""
         return tuple(r for r in self.resolvers if r.role is Role.CONTROL)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """One known block page: how to recognise it, where it applies, and who documented it.
+
+    An entry matches when any of its criteria matches. With no operator and no country it
+    applies to every resolver.
+    """
+
+    id: str
+    """Unique slug."""
+    description: str
+    """Whose block page it is, in a few words."""
+    source: Source
+    """Where it is documented."""
+    addresses: tuple[IPNetwork, ...] = ()
+    """Addresses (or networks) the block page is served from."""
+    cnames: tuple[str, ...] = ()
+    """Names blocked names are pointed at; a name matches itself and every name below it."""
+    body: tuple[str, ...] = ()
+    """Regular expressions (Python syntax, case-insensitive) matched against the HTTP body."""
+    cert_subject: tuple[str, ...] = ()
+    """Regular expressions matched against the TLS certificate's subject (RFC 4514 text)."""
+    operators: tuple[str, ...] = ()
+    """Scope: resolver operators it applies to; empty: any."""
+    countries: tuple[str, ...] = ()
+    """Scope: ISO 3166 codes of the resolvers' countries it applies to; empty: any."""
+    path: str = ""
+    """File it came from."""
+    line: int | None = None
+    """Line of the entry."""
 
 
 # --------------------------------------------------------------------------- facts
@@ -481,6 +536,84 @@ class Health:
     """The canary and random-name answers."""
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who answered for one resolver, and from where it was asked: facts plus one judgement
+    (``intercepted``) that names its evidence in ``detail``."""
+
+    resolver: str
+    """Resolver name."""
+    source_address: str | None
+    """The local address this host uses to reach the resolver."""
+    answers: tuple[tuple[str, tuple[str, ...]], ...]
+    """(probe label, answer strings) for every identity probe that was answered."""
+    observations: tuple[Observation, ...] = ()
+    """The identity answers, as evidence."""
+    intercepted: bool | None = None
+    """Controls only: the answers look like a subject's, not the control's own; ``None``: unknown."""
+    detail: str = ""
+    """What was seen, in a sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """The TLS certificate a web server presented for a name."""
+
+    subject: str
+    """Subject, RFC 4514 text."""
+    issuer: str
+    """Issuer, RFC 4514 text."""
+    names: tuple[str, ...]
+    """DNS names and addresses of its subjectAltName."""
+    not_before: dt.datetime | None
+    """Start of validity (UTC)."""
+    not_after: dt.datetime | None
+    """End of validity (UTC)."""
+    sha256: str
+    """SHA-256 of the DER certificate, hex."""
+    valid: bool
+    """The chain verifies against the trust store and the certificate is valid for the name."""
+    error: str | None = None
+    """Why it is not valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One HTTP(S) request to an address a resolver answered, with Host (and SNI) set to the name:
+    a fact, never a judgement."""
+
+    name: str
+    """Host header and TLS server name."""
+    address: str
+    """The address connected to (the resolver's answer)."""
+    port: int
+    """Port connected to."""
+    scheme: str
+    """``http`` or ``https``."""
+    started_at: dt.datetime
+    """UTC."""
+    elapsed_ms: float
+    """Whole exchange, redirects included."""
+    status: int | None = None
+    """HTTP status of the last response; ``None`` when there was none."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """A few headers of the last response (Server, Location, Content-Type...)."""
+    title: str | None = None
+    """The HTML ``<title>`` of the last response, if any."""
+    body: bytes = b""
+    """The last response's body, up to the size cap."""
+    body_truncated: bool = False
+    """The body was longer than the cap."""
+    redirects: tuple[str, ...] = ()
+    """URLs followed (same name only; never another host)."""
+    redirect_elsewhere: str | None = None
+    """A redirect to another host: recorded, not followed."""
+    certificate: Certificate | None = None
+    """The certificate presented (https only)."""
+    error: str | None = None
+    """What went wrong, when it did."""
+
+
 # --------------------------------------------------------------------------- judgement
 
 
@@ -539,6 +672,8 @@ class Result:
     """The subject's answers (A, AAAA)."""
     deadline: DeadlineInfo | None = None
     """The ordered name's deadline status; ``None`` for exemptions and canaries."""
+    web: tuple[Fetch, ...] = ()
+    """HTTP and TLS evidence gathered at the answered addresses (``check --http``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,3 +700,5 @@ class Run:
     """Host the check ran from."""
     settings: dict[str, object] = field(default_factory=dict)
     """Timeouts, retries and other knobs the run used."""
+    identities: tuple[Identity, ...] = ()
+    """Who answered for each resolver, when it said."""
