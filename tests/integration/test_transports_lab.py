@@ -1,9 +1,9 @@
-"""One Unbound with the lab's NXDOMAIN RPZ, asked over UDP, TCP, DoT and IPv6: every transport must
-give the same verdict for every name.
+"""One Unbound with the lab's NXDOMAIN RPZ, asked over UDP, TCP, DoT, DoH (POST and GET) and IPv6:
+every transport must give the same verdict for every name.
 
-DoH is not asked here: Unbound's `https-port` speaks HTTP/2 only (it closes an HTTP/1.1 connection
-without a response) and the DoH client uses requests, which speaks HTTP/1.1. DoH is tested against
-the HTTP/1.1 server in tests/probe/test_transports.py.
+DoH goes through dnsdist in front of that Unbound: Unbound's own `https-port` speaks HTTP/2 only
+and the DoH client uses requests (HTTP/1.1), so a real DoH server that speaks HTTP/1.1 stands in
+front of it, as ISPs commonly deploy one.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import pytest
 from checker.cli import main
 from tests.probe.test_transports import make_pki
 
+from .doh_frontend import doh_frontend
 from .extra_unbound import extra_unbound, rpz_clause
 from .lab import LOOPBACK, NXDOMAIN, RPZ_ORIGIN, Lab, LabError, _rpz_records, free_port, rpz_text
 
 pytestmark = pytest.mark.integration
 
 NAME = "isp-transports"
-SUBJECTS = ("t-udp", "t-tcp", "t-dot", "t-udp6")
+SUBJECTS = ("t-udp", "t-tcp", "t-dot", "t-doh", "t-doh-get", "t-udp6")
 
 
 def free_port6(taken: set[int]) -> int:
@@ -75,7 +76,7 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
         lab, NAME, respip=True, server_lines=server_lines,
         files={f"{NAME}.rpz": rpz_text(_rpz_records(NXDOMAIN))},
         clauses=rpz_clause(RPZ_ORIGIN, root / f"{NAME}.rpz"),
-    ) as server:
+    ) as server, doh_frontend(lab, f"{NAME}-doh", server.port, pki.cert, pki.key) as doh:
         resolvers = tmp_path / "resolvers.yaml"
         ca = f"tls_ca: '{pki.ca}'"
         resolvers.write_text(
@@ -85,6 +86,10 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
             f"  - {{name: t-tcp, operator: ISP T, address: '{LOOPBACK}:{server.port}', protocol: tcp}}\n"
             f"  - {{name: t-dot, operator: ISP T, address: '{LOOPBACK}:{tls_port}', protocol: dot,"
             f" tls_name: localhost, {ca}}}\n"
+            f"  - {{name: t-doh, operator: ISP T, address: '{LOOPBACK}:{doh.doh_port}', protocol: doh,"
+            f" url: '{doh.url}', {ca}}}\n"
+            f"  - {{name: t-doh-get, operator: ISP T, address: '{LOOPBACK}:{doh.doh_port}', protocol: doh,"
+            f" url: '{doh.url}', doh_method: get, {ca}}}\n"
             f"  - {{name: t-udp6, operator: ISP T, address: '[::1]:{v6_port}', protocol: udp}}\n"
             "canaries: [canary.test]\n",
             encoding="utf-8",
@@ -92,10 +97,11 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
         out = tmp_path / "report.json"
         code = main(["check", str(lab.order_path), "--resolvers", str(resolvers), "--no-db",
                      "--report", f"json:{out}", "--timeout", "1", "--retries", "1", "-q"])
-        log = server.log_text()
+        log = server.log_text() + doh.server.log_text()
     report = json.loads(out.read_text(encoding="utf-8"))
     assert {r["name"]: r["protocol"] for r in report["resolvers"]} == {
-        "control": "udp", "t-udp": "udp", "t-tcp": "tcp", "t-dot": "dot", "t-udp6": "udp",
+        "control": "udp", "t-udp": "udp", "t-tcp": "tcp", "t-dot": "dot", "t-doh": "doh", "t-doh-get": "doh",
+        "t-udp6": "udp",
     }
     by_name: dict[tuple[str, str], dict[str, tuple[str, str | None, str | None]]] = defaultdict(dict)
     for result in report["results"]:
