@@ -22,3 +22,8 @@ def templates_dir() -> Path:
 def orders_dir() -> Path:
     """The folder of bundled court orders (the default ORDERS of ``check``)."""
     return _find("blocklists")
+
+
+def fingerprints_dir() -> Path:
+    """The folder of bundled block-page fingerprints."""
+    return _find("fingerprints")

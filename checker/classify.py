@@ -6,10 +6,12 @@ Nothing here does I/O. The rules, in the order they are tried for each record ty
    controls resolve the name; otherwise ``inconclusive/timeout`` (or ``network_error``).
 2. REFUSED is ``blocked/refused`` only with an Extended DNS Error 15-18; otherwise
    ``inconclusive/refused``. SERVFAIL and other error codes are always inconclusive.
-3. A configured block CNAME anywhere on the answer's CNAME chain is ``blocked/blockpage``.
+3. A configured block CNAME anywhere on the answer's CNAME chain is ``blocked/blockpage``; so is
+   a CNAME of a block-page fingerprint in scope for the resolver (``checker.fingerprints``).
 4. NXDOMAIN is ``blocked/nxdomain`` only when a control resolves the name; when the controls say
    the name does not exist (or has no address) it is ``dead``.
-5. Addresses: only configured block addresses is ``blockpage``; only sinkholes (0.0.0.0/8,
+5. Addresses: only configured block addresses (or addresses of a fingerprint in scope) is
+   ``blockpage``; only sinkholes (0.0.0.0/8,
    127.0.0.0/8, ::, ::1) is ``sinkhole`` (``dead`` when the controls give the same sinkhole);
    any address the controls also give is ``accessible``; anything else is
    ``inconclusive/answer_differs``.
@@ -27,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
+from checker import fingerprints as fp
 from checker.models import (
     BlockSignals,
     Health,
@@ -196,18 +199,26 @@ def _judge(
     hit = next((c for c in chain[1:] if c in signals.cnames), None)
     if hit is not None:
         return Outcome(Verdict.BLOCKED, Method.BLOCKPAGE, detail=f"{t}: CNAME to the block name {hit}")
+    known = fp.match_answer(signals.fingerprints, (), chain) if signals.fingerprints else None
+    if known is not None:
+        return Outcome(Verdict.BLOCKED, Method.BLOCKPAGE, detail=f"{t}: CNAME {known.describe()}")
     if obs.rcode == "NXDOMAIN":
         # judge_answer turns this into dead or control_failed when no control resolves the name.
         seen = f" while the controls resolve it to {_fmt(name.addresses())}" if name.resolves else ""
         return Outcome(Verdict.BLOCKED, Method.NXDOMAIN, detail=f"{t}: NXDOMAIN{seen}")
     addresses = obs.addresses
     if addresses:
-        real = [a for a in addresses if a not in signals.addresses and not is_sinkhole(a)]
+        listed = {a: m for a in addresses if signals.fingerprints
+                  and (m := fp.match_answer(signals.fingerprints, (a,), ())) is not None}
+        real = [a for a in addresses if a not in signals.addresses and not is_sinkhole(a) and a not in listed]
         if not real:
             configured = [a for a in addresses if a in signals.addresses]
             if configured:
                 return Outcome(Verdict.BLOCKED, Method.BLOCKPAGE,
                                detail=f"{t}: the resolver's block address {_fmt(configured)}")
+            if listed:
+                return Outcome(Verdict.BLOCKED, Method.BLOCKPAGE,
+                               detail=f"{t}: address {next(iter(listed.values())).describe()}")
             if set(addresses) <= view.sinkholes:
                 return Outcome(Verdict.DEAD, reason=Reason.CONTROL_SINKHOLE,
                                detail=f"{t}: {_fmt(addresses)}, the same answer the controls give")

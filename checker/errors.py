@@ -38,5 +38,9 @@ class ResolverConfigError(BlockauditError):
     """The resolver file or the system resolver configuration is unusable."""
 
 
+class FingerprintError(BlockauditError):
+    """A block-page fingerprint file is malformed or contradicts another one."""
+
+
 class UsageError(BlockauditError):
     """The command line asks for something that cannot be done."""

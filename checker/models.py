@@ -314,6 +314,9 @@ class BlockSignals:
     """Names the resolver points blocked names at (normalised, no trailing dot)."""
     drop: bool = False
     """The resolver drops blocked queries; only then is silence read as a block."""
+    fingerprints: tuple[Fingerprint, ...] = ()
+    """Documented block pages in scope for the resolver (its operator or country): their
+    addresses and CNAMEs are block signals too."""
 
 
 @dataclass(frozen=True, slots=True)

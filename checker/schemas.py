@@ -28,12 +28,14 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from checker.errors import BlockauditError, OrderError, ResolverConfigError
+from checker.errors import BlockauditError, FingerprintError, OrderError, ResolverConfigError
 from checker.yamlfile import Node, _kind
 
-Kind = Literal["order", "resolvers"]
-KINDS: tuple[Kind, ...] = ("order", "resolvers")
-ERRORS: dict[str, type[BlockauditError]] = {"order": OrderError, "resolvers": ResolverConfigError}
+Kind = Literal["order", "resolvers", "fingerprints"]
+KINDS: tuple[Kind, ...] = ("order", "resolvers", "fingerprints")
+ERRORS: dict[str, type[BlockauditError]] = {
+    "order": OrderError, "resolvers": ResolverConfigError, "fingerprints": FingerprintError,
+}
 """The error each kind of file raises: the same as its loader's."""
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -58,7 +60,8 @@ _MAX_SHOWN = 80
 
 
 def schema_path(kind: Kind) -> Path:
-    """The schema file of ``kind`` (``order`` or ``resolvers``), installed (wheel) or in a source checkout."""
+    """The schema file of ``kind`` (``order``, ``resolvers``, ``fingerprints``), installed (wheel) or in a
+    source checkout."""
     if kind not in ERRORS:
         raise ValueError(f"unknown schema kind {kind!r}; one of {', '.join(KINDS)}")
     name = f"{kind}.schema.json"
@@ -77,7 +80,7 @@ def _validator(kind: Kind) -> Draft202012Validator:
 def check(kind: Kind, root: Node) -> None:
     """Validate the YAML document ``root`` against the schema of ``kind``.
 
-    Raises ``OrderError`` (order) or ``ResolverConfigError`` (resolvers) for the first problem,
+    Raises ``OrderError``, ``ResolverConfigError`` or ``FingerprintError`` for the first problem,
     located at the line of the offending value; returns ``None`` when the document conforms.
     """
     document = _Document(root, ERRORS[kind])

@@ -11,6 +11,7 @@ from checker import classify
 from checker.models import (
     BlockSignals,
     ExtendedError,
+    Fingerprint,
     Health,
     Method,
     Observation,
@@ -19,6 +20,7 @@ from checker.models import (
     Reason,
     Record,
     Result,
+    Source,
     Status,
     Verdict,
 )
@@ -320,3 +322,40 @@ def test_chain_ignores_loops_and_other_names() -> None:
     )
     assert loop.chain() == ("a.test", "b.test")
     assert loop.addresses == ()
+
+
+# --------------------------------------------------------------------------- documented block pages
+
+AGCOM = Fingerprint(
+    id="it-agcom", description="AGCOM block page", source=Source("https://example.org/agcom"),
+    addresses=(ipaddress.ip_network("83.224.65.74/32"),),
+)
+CUII = Fingerprint(id="de-cuii", description="CUII notice", source=Source("https://example.org/cuii"),
+                   cnames=("notice.cuii.info",))
+KNOWN = BlockSignals(fingerprints=(AGCOM, CUII))
+
+
+@pytest.mark.parametrize(
+    ("case", "observation", "view", "verdict", "method", "says"),
+    [
+        ("address", obs(addrs=("83.224.65.74",)), REAL, Verdict.BLOCKED, Method.BLOCKPAGE, "it-agcom"),
+        ("cname", obs(addrs=("198.51.100.9",), cname="notice.cuii.info"), REAL, Verdict.BLOCKED,
+         Method.BLOCKPAGE, "de-cuii"),
+        ("cname-below", obs(cname="x.notice.cuii.info"), REAL, Verdict.BLOCKED, Method.BLOCKPAGE, "de-cuii"),
+        ("not-a-suffix", obs(addrs=("198.51.100.9",), cname="notnotice.cuii.info"), REAL, Verdict.INCONCLUSIVE,
+         None, "none of which"),
+        ("real-address-too", obs(addrs=("83.224.65.74", "198.51.100.1")), REAL, Verdict.ACCESSIBLE, None,
+         "controls also give"),
+        ("dead-name", obs(addrs=("83.224.65.74",)), NX, Verdict.DEAD, None, "does not exist"),
+    ],
+)
+def test_fingerprints_are_block_signals(case: str, observation: Observation, view: classify.NameView,
+                                        verdict: Verdict, method: Method | None, says: str) -> None:
+    outcome = classify.judge_answer(observation, view, KNOWN)
+    assert (outcome.verdict, outcome.method) == (verdict, method), (case, outcome)
+    assert says in outcome.detail, outcome.detail
+
+
+def test_fingerprints_only_count_when_given() -> None:
+    outcome = classify.judge_answer(obs(addrs=("83.224.65.74",)), REAL, NONE)
+    assert (outcome.verdict, outcome.reason) == (Verdict.INCONCLUSIVE, Reason.ANSWER_DIFFERS)

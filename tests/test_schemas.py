@@ -20,10 +20,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from checker import fingerprints, schemas
 from checker import resolvers as resolver_file
-from checker import schemas
 from checker.bundled import orders_dir
-from checker.errors import BlockauditError, OrderError, ResolverConfigError
+from checker.errors import BlockauditError, FingerprintError, OrderError, ResolverConfigError
 from checker.models import AmendmentKind, DeadlineStart, OrderType, Protocol, Role, TargetKind, Verification
 from checker.orders import loader
 from checker.orders.durations import parse_duration
@@ -576,7 +576,9 @@ def test_a_problem_inside_the_list_comes_before_a_missing_control(tmp_path: Path
 
 
 def test_the_loader_error_types() -> None:
-    assert dict(schemas.ERRORS) == {"order": OrderError, "resolvers": ResolverConfigError}
+    assert dict(schemas.ERRORS) == {
+        "order": OrderError, "resolvers": ResolverConfigError, "fingerprints": FingerprintError,
+    }
     assert all(issubclass(error, BlockauditError) for error in schemas.ERRORS.values())
 
 
@@ -607,7 +609,7 @@ def test_schema_files(kind: schemas.Kind) -> None:
     Draft202012Validator.check_schema(data)
     assert data["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert data["$id"] == f"https://blockaudit.invalid/schemas/{kind}-1.schema.json"
-    expected = loader.SCHEMA if kind == "order" else resolver_file.SCHEMA
+    expected = {"order": loader.SCHEMA, "resolvers": resolver_file.SCHEMA, "fingerprints": fingerprints.SCHEMA}[kind]
     assert data["properties"]["schema"]["const"] == expected == f"blockaudit/{kind}/1"
 
 
