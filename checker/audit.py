@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from checker import classify, deadlines
+from checker import classify, deadlines, evidence, identity
+from checker import fingerprints as fp
 from checker.engine import Engine, Key, Observer, PhaseKey, Sink
 from checker.models import (
+    BlockSignals,
+    Fingerprint,
     Health,
+    Identity,
     Observation,
     OrderSet,
     Query,
@@ -22,6 +27,7 @@ from checker.models import (
     Run,
 )
 from checker.probe.client import ProbeSettings
+from checker.probe.web import WebSettings
 from checker.queries import DEFAULT_SUBDOMAIN_PROBES, build_queries
 
 QTYPES = classify.QTYPES
@@ -47,6 +53,10 @@ class AuditSettings:
     """When the run started; the clock's time when None (a resumed run passes its own)."""
     nx_label: str | None = None
     """The label of the name that must not exist; ``random_label()`` when None (resume passes it)."""
+    fingerprints: tuple[Fingerprint, ...] = ()
+    """Documented block pages; those in scope for a subject count as its block signals."""
+    web: WebSettings | None = None
+    """Gather HTTP and TLS evidence at the answered addresses (``--http``); None: do not."""
 
 
 def new_run_id(started_at: dt.datetime) -> str:
@@ -67,6 +77,19 @@ def _control_views(
         }
         views[name] = classify.NameView(by_type)
     return views
+
+
+async def _identify(
+    engine: Engine, resolvers: Sequence[Resolver],
+    prior: Mapping[PhaseKey, Observation] | None, sink: Sink | None,
+) -> tuple[dict[str, object], tuple[Identity, ...]]:
+    """The vantage point and who answered for each resolver (the ``identity`` phase)."""
+    asked = identity.work(resolvers)
+    seen = await engine.observe("identity", asked, prior, sink) if asked else {}
+    sources = {r.name: identity.source_address(r) for r in resolvers}
+    point = identity.vantage()
+    local = identity.local_values(point, sources.values())
+    return point, identity.judge(resolvers, identity.by_label(resolvers, seen), sources, local)
 
 
 async def audit(
@@ -97,11 +120,18 @@ async def audit(
     work += [(r, nx_name, "A") for r in resolvers.resolvers]
     seen = await engine.observe("health", work, prior, sink)
 
+    # 1b. Identity: who answers for each resolver (id.server, whoami...). A control that answers
+    #     like a subject is the ISP's server answering in its place (interception): it is left out
+    #     of every judgement, like a control that fails the canaries. Timeouts and refusals here
+    #     are normal (many servers hide who they are) and never make a resolver unhealthy.
+    vantage, identities = await _identify(engine, resolvers.resolvers, prior, sink)
+    intercepted = identity.intercepted(identities)
+
     all_controls = resolvers.controls
     canary_names = [q.name for q in canaries]
     healthy_controls = [
         c for c in all_controls
-        if any(classify.resolves(seen[(c.name, n, "A")]) for n in canary_names)
+        if c.name not in intercepted and any(classify.resolves(seen[(c.name, n, "A")]) for n in canary_names)
     ]
     usable = frozenset(
         n for n in canary_names
@@ -140,13 +170,19 @@ async def audit(
 
     # 4. Verdicts.
     views = _control_views(healthy_controls, [q.name for q in queries], seen)
+    signals = {r.name: _signals(r, settings.fingerprints) for r in resolvers.subjects}
     results: list[Result] = []
     for resolver in resolvers.subjects:
         for query in queries:
             observations = tuple(seen[k] for t in QTYPES if (k := (resolver.name, query.name, t)) in seen)
             results.append(classify.classify(
-                query, resolver.name, observations, views[query.name], resolver.block, health[resolver.name],
+                query, resolver.name, observations, views[query.name], signals[resolver.name], health[resolver.name],
             ))
+
+    # 5. Optional: HTTP and TLS evidence at the answered addresses settles what DNS could not.
+    if settings.web is not None:
+        results = await evidence.gather(results, {r.name: r for r in resolvers.subjects}, signals,
+                                        settings.fingerprints, settings.web, observer)
     finished_at = settings.clock()
     results = deadlines.assess(results, orders, finished_at.date(), finished_at, history or {})
     results.sort(key=_result_key)
@@ -164,14 +200,24 @@ async def audit(
         health=tuple(health[r.name] for r in resolvers.resolvers),
         controls=controls,
         vantage=socket.gethostname(),
+        identities=identities,
         settings={
             "timeout_s": settings.probe.timeout,
             "retries": settings.probe.retries,
             "subdomain_probes": list(settings.subdomain_probes),
             "nxdomain_probe": nx_name,
+            "http_evidence": settings.web is not None,
+            "fingerprints": len(settings.fingerprints),
             "deadlines_judged_at": finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "vantage": vantage,
         },
     )
+
+
+def _signals(resolver: Resolver, fingerprints: Sequence[Fingerprint]) -> BlockSignals:
+    """The resolver's declared block signals plus the documented block pages in scope for it."""
+    scoped = fp.for_resolver(fingerprints, resolver.operator, resolver.country)
+    return dataclasses.replace(resolver.block, fingerprints=scoped) if scoped else resolver.block
 
 
 def _result_key(result: Result) -> tuple[str, int, str, str]:

@@ -38,6 +38,7 @@ from checker.export import (
     export,
     parse_action,
 )
+from checker.fingerprints import load_fingerprints
 from checker.history import diff, timelines, verdict_history
 from checker.models import OrderType, ResolverSet, Run, Source, Status, Verification
 from checker.orders.fetch import fetch
@@ -46,6 +47,7 @@ from checker.orders.importers import ImportMeta, import_file, parse_options
 from checker.orders.loader import discover, load_orders
 from checker.orders.names import InvalidName, normalise, normalise_label
 from checker.probe.client import ProbeSettings
+from checker.probe.web import WebSettings
 from checker.queries import build_queries, canary_conflicts
 from checker.report import (
     REPORT_SCHEMA,
@@ -245,6 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--now", type=_timestamp, metavar="TIME",
                        help="judge deadlines and orders in force as of this time (ISO 8601, UTC if no "
                             "zone) instead of the clock")
+    evidence = check.add_argument_group(
+        "HTTP and TLS evidence",
+        "An answer that is neither a known block signal nor what the controls give stays "
+        "inconclusive/answer_differs. With --http, blockaudit connects to the answered address itself "
+        "(never to any other host), with Host and SNI set to the name, and settles it: a known block "
+        "page (a fingerprint) is blocked/blockpage, a certificate valid for the name is accessible, "
+        "anything else stays inconclusive with what was seen kept as evidence. Ordered names found "
+        "accessible at a resolver that declares no block page are fetched too (an ISP may intercept "
+        "the web traffic instead). Fingerprint addresses and CNAMEs count as block signals with or "
+        "without --http.",
+    )
+    evidence.add_argument("--http", action="store_true",
+                          help="gather HTTP and TLS evidence at the answered addresses (see above)")
+    evidence.add_argument("--http-ca", type=Path, metavar="FILE",
+                          help="PEM bundle that verifies the sites' certificates instead of the system's "
+                               "trust store")
+    evidence.add_argument("--http-timeout", type=_positive, default=WebSettings().read_timeout, metavar="SECONDS",
+                          help=f"connect and read timeout of each request (default: {WebSettings().read_timeout:g})")
+    evidence.add_argument("--fingerprints", action="append", type=Path, default=[], metavar="FILE",
+                          help="block-page fingerprints (blockaudit/fingerprints/1) to add to the bundled "
+                               "ones; repeatable")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
 
     import_cmd = commands.add_parser(
@@ -388,7 +411,8 @@ class _Progress:
             return
         self.last = now
         rate = event.done / max(now - self.started, 1e-6)
-        self.stream.write(f"\r\x1b[K{event.phase}: {event.done}/{event.total} questions, {rate:,.0f}/s")
+        unit = "names at addresses" if event.phase == "http" else "questions"
+        self.stream.write(f"\r\x1b[K{event.phase}: {event.done}/{event.total} {unit}, {rate:,.0f}/s")
         if event.done == event.total:
             self.stream.write("\n")
             self.started = now
@@ -493,7 +517,11 @@ def _inputs(args: argparse.Namespace, files: Sequence[Path], nx_label: str) -> d
         "settings": {"timeout": args.timeout, "retries": args.retries, "probes": args.probes,
                      "input_format": args.input_format,
                      "date": args.date.isoformat() if args.date else None,
-                     "now": args.now.isoformat() if args.now else None, "nx_label": nx_label},
+                     "now": args.now.isoformat() if args.now else None, "nx_label": nx_label,
+                     "http": args.http, "http_ca": str(args.http_ca.resolve()) if args.http_ca else None,
+                     "http_timeout": args.http_timeout,
+                     "fingerprints": [{"path": str(f.resolve()), "sha256": _file_sha256(f)}
+                                      for f in args.fingerprints]},
     }
 
 
@@ -519,6 +547,16 @@ def _resume(args: argparse.Namespace, store: Store) -> tuple[RunRow, list[Path]]
     args.input_format = settings.get("input_format")
     args.date = dt.date.fromisoformat(settings["date"]) if settings["date"] else None
     args.now = dt.datetime.fromisoformat(settings["now"]) if settings["now"] else args.now
+    args.http = settings.get("http", False)
+    args.http_ca = Path(settings["http_ca"]) if settings.get("http_ca") else None
+    args.http_timeout = settings.get("http_timeout", args.http_timeout)
+    args.fingerprints = []
+    for item in settings.get("fingerprints", []):
+        path = Path(item["path"])
+        if _file_sha256(path) != item["sha256"]:
+            raise UsageError(f"changed since run {run.id} started; resuming would mix two different checks",
+                             path=str(path))
+        args.fingerprints.append(path)
     return run, [Path(item["path"]) for item in run.inputs["orders"]]
 
 
@@ -536,6 +574,14 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     now: dt.datetime | None = args.now
     orders = load_orders(files, args.date or (now.date() if now else _today()), args.input_format)
     resolvers = _resolver_set(args)
+    fingerprints = load_fingerprints(args.fingerprints)
+    web = None
+    if args.http:
+        if args.http_ca is not None and not args.http_ca.is_file():
+            raise UsageError("no such file", path=str(args.http_ca), hint="--http-ca takes a PEM bundle")
+        web = WebSettings(connect_timeout=min(args.http_timeout, WebSettings().connect_timeout),
+                          read_timeout=args.http_timeout,
+                          ca_bundle=str(args.http_ca) if args.http_ca else None)
     for canary, domain in canary_conflicts(orders, resolvers.canaries):
         if resolvers.path is None:
             raise UsageError(f"the built-in canary {canary} is ordered blocked ({domain})",
@@ -554,7 +600,7 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
         probe=ProbeSettings(timeout=args.timeout, retries=args.retries),
         subdomain_probes=tuple(args.probes) if args.probes else AuditSettings().subdomain_probes,
         clock=clock, run_id=resumed.id if resumed else new_run_id(started_at), started_at=started_at,
-        nx_label=nx_label,
+        nx_label=nx_label, web=web, fingerprints=fingerprints,
     )
     assert settings.run_id is not None
     prior, history, recorder = None, None, None

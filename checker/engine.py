@@ -17,7 +17,7 @@ class ProgressEvent:
     """How far a phase has got."""
 
     phase: str
-    """``health``, ``names`` or ``recheck``."""
+    """``health``, ``identity``, ``names`` or ``recheck``."""
     done: int
     """Questions answered or given up on."""
     total: int
@@ -26,7 +26,8 @@ class ProgressEvent:
 
 Observer = Callable[[ProgressEvent], None]
 Key = tuple[str, str, str]
-"""(resolver name, query name, record type)."""
+"""(resolver name, query name, record type); the type is ``CH TXT`` for a question in another class
+(see ``checker.probe.message.question_type``)."""
 PhaseKey = tuple[str, str, str, str]
 """(phase, resolver name, query name, record type): one observation of a run, as stored."""
 Sink = Callable[[str, Observation], None]

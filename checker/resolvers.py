@@ -8,13 +8,28 @@ from pathlib import Path
 
 from checker import schemas
 from checker.errors import ResolverConfigError
-from checker.models import BlockSignals, IPAddress, Protocol, Resolver, ResolverSet, Role
+from checker.models import BlockSignals, IdentityProbe, IPAddress, Protocol, Resolver, ResolverSet, Role
 from checker.orders.names import InvalidName, normalise
 from checker.yamlfile import Node, load, read_text
 
 SCHEMA = "blockaudit/resolvers/1"
 DEFAULT_PORTS = {Protocol.UDP: 53, Protocol.TCP: 53, Protocol.DOT: 853, Protocol.DOH: 443}
 MAX_RESOLVERS = 10_000
+
+# Questions that make a resolver say who answered (``identity`` in the resolver file). The
+# built-in ones are RFC 4892's: the server answers them itself, so they need no Internet, and
+# Unbound, BIND, Knot Resolver and PowerDNS answer them unless told to hide their identity.
+# A whoami name is answered with the address that asked its authoritative servers: the
+# resolver's own egress address (it needs the Internet).
+DEFAULT_IDENTITY: tuple[IdentityProbe, ...] = (
+    IdentityProbe("id.server", "TXT", "CH"),
+    IdentityProbe("hostname.bind", "TXT", "CH"),
+)
+WHOAMI_AKAMAI = IdentityProbe("whoami.akamai.net", "A", "IN")
+WHOAMI_GOOGLE = IdentityProbe("o-o.myaddr.l.google.com", "TXT", "IN")
+IDENTITY_CLASSES = ("IN", "CH")
+IDENTITY_TYPES = ("A", "AAAA", "TXT")
+MAX_IDENTITY_PROBES = 16
 
 # Public resolvers used as controls when no resolver file is given. Each is run by a different
 # operator, so one operator's filtering or outage does not decide a verdict. They are asked over
@@ -23,14 +38,24 @@ MAX_RESOLVERS = 10_000
 # in some countries (Google answers REFUSED with EDE 16 "Censored" in BE, FR, IN, IT and PT), and
 # Quad9 has been ordered to block by a German court: a control that refuses is treated as having
 # failed for that name, never as the name's true state. 9.9.9.10 is Quad9's unfiltered service.
+# Each is asked who it is: RFC 4892's names (Cloudflare answers id.server with its site's code,
+# Quad9 with its server's name; Google answers neither) and whoami names, whose answer is the
+# address the resolver asks from. A control that answers like a subject is the ISP's resolver
+# answering in its place (interception) and is left out of every judgement. All three are
+# anycast and global: no country.
+_CONTROL_IDENTITY = (*DEFAULT_IDENTITY, WHOAMI_AKAMAI)
 BUILTIN_CONTROLS: tuple[Resolver, ...] = (
     Resolver(name="cloudflare", operator="Cloudflare", host="1.1.1.1", port=53,
-             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8),
+             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8, identity=_CONTROL_IDENTITY),
     Resolver(name="google", operator="Google", host="8.8.8.8", port=53,
-             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8),
+             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8,
+             identity=(*_CONTROL_IDENTITY, WHOAMI_GOOGLE)),
     Resolver(name="quad9-unfiltered", operator="Quad9", host="9.9.9.10", port=53,
-             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8),
+             protocol=Protocol.UDP, role=Role.CONTROL, concurrency=8, identity=_CONTROL_IDENTITY),
 )
+SYSTEM_IDENTITY: tuple[IdentityProbe, ...] = (*DEFAULT_IDENTITY, WHOAMI_AKAMAI)
+"""What the machine's own resolvers are asked: the built-in controls' questions, so an ISP that
+answers in a public resolver's place is seen even when it hides its server's name."""
 
 # Names every healthy resolver resolves: stable, reserved for documentation or run by IANA,
 # and not the subject of any blocking order we know of.
@@ -40,6 +65,7 @@ MAX_CANARY = 225
 
 _ENTRY_KEYS = (
     "operator", "protocol", "url", "role", "block", "qps", "tls_name", "tls_ca", "doh_method", "concurrency", "note",
+    "country", "identity",
 )
 DOH_METHODS = ("post", "get")
 
@@ -93,6 +119,53 @@ def _block(node: Node) -> BlockSignals:
                 raise item.fail(f"{item.str()!r} is not a valid name: {exc}") from None
     drop = fields["drop"].bool() if "drop" in fields else False
     return BlockSignals(addresses=frozenset(addresses), cnames=frozenset(cnames), drop=drop)
+
+
+def parse_identity_probe(text: str) -> IdentityProbe:
+    """``NAME [CLASS] [TYPE]`` (class IN or CH, default IN; type A, AAAA or TXT, default TXT).
+
+    Raises ``ValueError`` with the reason.
+    """
+    words = text.split()
+    if not 1 <= len(words) <= 3:
+        raise ValueError(f"{text.strip()!r} is not NAME [CLASS] [TYPE]")
+    rest = [word.upper() for word in words[1:]]
+    rdclass = rest.pop(0) if rest and rest[0] in IDENTITY_CLASSES else "IN"
+    rdtype = rest.pop(0) if rest else "TXT"
+    if rest:
+        raise ValueError(f"{text.strip()!r} is not NAME [CLASS] [TYPE] (the class, IN or CH, comes first)")
+    if rdtype not in IDENTITY_TYPES:
+        classes, types = " or ".join(IDENTITY_CLASSES), ", ".join(IDENTITY_TYPES)
+        what = f"a class ({classes}) or a type ({types})" if len(words) == 2 else f"a type ({types})"
+        raise ValueError(f"{rdtype!r} in {text.strip()!r} is not {what}")
+    try:
+        name = normalise(words[0])
+    except InvalidName as exc:
+        raise ValueError(f"{words[0]!r} is not a valid name: {exc}") from None
+    return IdentityProbe(name=name, rdtype=rdtype, rdclass=rdclass)
+
+
+def _identity(node: Node) -> tuple[IdentityProbe, ...]:
+    probes: list[IdentityProbe] = []
+    for item in node.items():
+        if len(probes) >= MAX_IDENTITY_PROBES:
+            raise item.fail(f"more than {MAX_IDENTITY_PROBES} identity probes")
+        try:
+            probe = parse_identity_probe(item.str())
+        except ValueError as exc:
+            raise item.fail(str(exc), hint="for example 'id.server CH TXT' or 'whoami.akamai.net A'") from None
+        if probe not in probes:
+            probes.append(probe)
+    return tuple(probes)
+
+
+def _country(node: Node) -> str | None:
+    text = node.optional_str()
+    if text is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z]{2}", text.strip()):
+        raise node.fail(f"{text!r} is not a two-letter ISO 3166 country code", hint="for example IT, DE or GB")
+    return text.strip().upper()
 
 
 def _tls_ca(node: Node, base: Path | None) -> str | None:
@@ -158,6 +231,8 @@ def _entry(node: Node, base: Path | None = None) -> Resolver:
         block=_block(fields["block"]) if "block" in fields else BlockSignals(),
         qps=qps,
         concurrency=concurrency,
+        country=_country(fields["country"]) if "country" in fields else None,
+        identity=_identity(fields["identity"]) if "identity" in fields else None,
         line=node.line,
     )
 
@@ -226,7 +301,7 @@ def system_resolvers(resolv_conf: Path) -> ResolverSet:
             raise ResolverConfigError(f"nameserver: {exc}", path=str(resolv_conf), line=number) from None
         subjects.append(Resolver(
             name=f"system-{len(subjects) + 1}", operator="system", host=host, port=port,
-            protocol=Protocol.UDP, role=Role.SUBJECT, line=number,
+            protocol=Protocol.UDP, role=Role.SUBJECT, identity=SYSTEM_IDENTITY, line=number,
         ))
     if not subjects:
         raise ResolverConfigError(

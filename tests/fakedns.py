@@ -48,8 +48,10 @@ def respond(
     ede: int | None = None,
     tc: bool = False,
     ttl: int = 60,
+    txt: Sequence[str] = (),
 ) -> dns.message.Message:
-    """A response to ``query``: addresses (A/AAAA by the query type), CNAME, SOA, EDE, TC."""
+    """A response to ``query``: addresses (A/AAAA by the query type), TXT strings (in the question's
+    class, so ``id.server CH TXT`` works too), CNAME, SOA, EDE, TC."""
     response = dns.message.make_response(query)
     response.set_rcode(rcode)
     response.flags |= dns.flags.RA
@@ -65,6 +67,9 @@ def respond(
     values = a if qtype == dns.rdatatype.A else aaaa if qtype == dns.rdatatype.AAAA else ()
     if values:
         response.answer.append(dns.rrset.from_text_list(owner, ttl, "IN", qtype, list(values)))
+    if txt and qtype == dns.rdatatype.TXT:
+        quoted = ['"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in txt]
+        response.answer.append(dns.rrset.from_text_list(owner, ttl, question.rdclass, qtype, quoted))
     if soa:
         zone = dns.name.from_text(".".join(str(question.name).rstrip(".").split(".")[-2:]))
         response.authority.append(dns.rrset.from_text(

@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from checker import schemas
 from checker.errors import ResolverConfigError
 from checker.models import BlockSignals, Protocol, Role
 from checker.resolvers import (
     BUILTIN_CANARIES,
     BUILTIN_CONTROLS,
+    DEFAULT_IDENTITY,
+    SYSTEM_IDENTITY,
     load_resolvers,
     parse_address,
+    parse_identity_probe,
     system_resolvers,
 )
 
@@ -324,9 +328,11 @@ def test_missing_resolv_conf(tmp_path: Path) -> None:
 
 def test_unknown_key_hint_lists_each_key_once(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("schema: blockaudit/resolvers/1\nresolvers:\n  - {name: a, address: 192.0.2.1, colour: red}\n")
+    # 'flavour' resembles no key ('colour' is close to 'country'), so the hint lists them all.
+    path.write_text("schema: blockaudit/resolvers/1\nresolvers:\n  - {name: a, address: 192.0.2.1, flavour: red}\n")
     with pytest.raises(ResolverConfigError) as caught:
         load_resolvers(path)
+    assert "allowed:" in str(caught.value)
     assert str(caught.value).count("address") == 1
 
 
@@ -335,3 +341,108 @@ def test_fractional_concurrency_is_refused(tmp_path: Path) -> None:
     path.write_text("schema: blockaudit/resolvers/1\nresolvers:\n  - {name: a, address: 192.0.2.1, concurrency: 2.5}\n")
     with pytest.raises(ResolverConfigError, match=r"r\.yaml:3: .*whole number"):
         load_resolvers(path)
+
+
+# --------------------------------------------------------------------------- country and identity
+
+IDENTITY_FILE = """\
+schema: blockaudit/resolvers/1
+resolvers:
+  - name: isp-a-1
+    address: 127.0.0.1:5302
+    country: it
+    identity:
+      - id.server CH TXT
+      - "whoami.akamai.net A"
+      - o-o.myaddr.l.google.com
+      - Hostname.Bind. ch
+      - id.server CH TXT
+  - {name: isp-b-1, address: "[::1]", identity: [], country: null}
+  - {name: control-1, address: 127.0.0.1:5301, role: control}
+"""
+#  3 resolvers[0] / 5 country / 6 identity / 7-11 identity[0..4] / 12 resolvers[1] / 13 resolvers[2]
+
+
+def test_country_and_identity(tmp_path: Path) -> None:
+    first, second, third = load_resolvers(write(tmp_path, IDENTITY_FILE)).resolvers
+    assert first.country == "IT"
+    assert [p.label for p in first.identity or ()] == [
+        "id.server CH TXT", "whoami.akamai.net IN A", "o-o.myaddr.l.google.com IN TXT", "hostname.bind CH TXT",
+    ]
+    assert (second.country, second.identity) == (None, ())
+    assert (third.country, third.identity) == (None, None), "absent: the built-in probes"
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("id.server CH TXT", "id.server CH TXT"),
+    ("id.server ch txt", "id.server CH TXT"),
+    ("id.server CH", "id.server CH TXT"),
+    ("id.server", "id.server IN TXT"),
+    ("whoami.akamai.net A", "whoami.akamai.net IN A"),
+    ("whoami.akamai.net IN AAAA", "whoami.akamai.net IN AAAA"),
+    ("  WhoAmI.Akamai.NET.   aaaa ", "whoami.akamai.net IN AAAA"),
+])
+def test_parse_identity_probe(text: str, label: str) -> None:
+    assert parse_identity_probe(text).label == label
+
+
+def test_system_resolvers_and_built_in_controls_say_who_they_are(tmp_path: Path) -> None:
+    resolvers = system_resolvers(write(tmp_path, "nameserver 127.0.0.53\n", "resolv.conf"))
+    subject = resolvers.subjects[0]
+    assert subject.identity == SYSTEM_IDENTITY
+    assert DEFAULT_IDENTITY[0] in SYSTEM_IDENTITY
+    for control in BUILTIN_CONTROLS:
+        assert set(SYSTEM_IDENTITY) <= set(control.identity or ()), "the same questions, so answers compare"
+
+
+IDENTITY_ERRORS = [
+    # (id, old, new, line, fragments): the schema and the loader alike refuse it at file:line
+    ("country-name", "country: it", "country: Italy", 5,
+     ["field 'resolvers[0].country'", "'Italy'", "two-letter ISO 3166 country code"]),
+    ("country-three-letters", "country: it", "country: ITA", 5, ["two-letter ISO 3166 country code"]),
+    ("country-subdivision", "country: it", "country: GB-ENG", 5, ["two-letter ISO 3166 country code"]),
+    ("country-norway-unquoted", "country: it", "country: NO", 5,
+     ["field 'resolvers[0].country'", "boolean"]),
+    ("country-number", "country: it", "country: 39", 5, ["field 'resolvers[0].country'", "number 39"]),
+    ("identity-type", "      - o-o.myaddr.l.google.com\n", "      - o-o.myaddr.l.google.com MX\n", 9,
+     ["field 'resolvers[0].identity[2]'", "MX"]),
+    ("identity-class-after-type", "      - id.server CH TXT\n  - {", "      - id.server TXT CH\n  - {", 11,
+     ["field 'resolvers[0].identity[4]'", "NAME [CLASS] [TYPE]"]),
+    ("identity-class-hs", '"whoami.akamai.net A"', '"whoami.akamai.net HS A"', 8,
+     ["field 'resolvers[0].identity[1]'"]),
+    ("identity-bad-name", '"whoami.akamai.net A"', '"who_ami.example A"', 8,
+     ["field 'resolvers[0].identity[1]'", "who_ami.example"]),
+    ("identity-url", '"whoami.akamai.net A"', '"https://whoami.example/ A"', 8,
+     ["field 'resolvers[0].identity[1]'"]),
+    ("identity-scalar", 'identity: [], country: null}', 'identity: id.server, country: null}', 12,
+     ["field 'resolvers[1].identity'", "expected a list"]),
+    ("identity-null", 'identity: [], country: null}', 'identity: null, country: null}', 12,
+     ["field 'resolvers[1].identity'"]),
+    ("identity-number", "      - id.server CH TXT\n    ", "      - 42\n    ", 7,
+     ["field 'resolvers[0].identity[0]'"]),
+    ("identity-empty-string", "      - id.server CH TXT\n    ", "      - ''\n    ", 7,
+     ["field 'resolvers[0].identity[0]'"]),
+    ("identity-too-many", "identity: [], country: null}",
+     "identity: [" + ", ".join(f"n{i}.example" for i in range(17)) + "], country: null}", 12,
+     ["field 'resolvers[1].identity", "16"]),
+]
+
+
+@pytest.mark.parametrize("schema_check", [True, False], ids=["schema", "loader-only"])
+@pytest.mark.parametrize(
+    ("old", "new", "line", "fragments"), [pytest.param(*case[1:], id=case[0]) for case in IDENTITY_ERRORS],
+)
+def test_country_and_identity_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_check: bool,
+    old: str, new: str, line: int, fragments: list[str],
+) -> None:
+    if not schema_check:
+        monkeypatch.setattr(schemas, "check", lambda kind, root: None)
+    assert IDENTITY_FILE.count(old) == 1, old
+    path = write(tmp_path, IDENTITY_FILE.replace(old, new))
+    with pytest.raises(ResolverConfigError) as info:
+        load_resolvers(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    for fragment in fragments:
+        assert fragment in message, message

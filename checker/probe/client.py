@@ -14,7 +14,7 @@ import dns.message
 
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import https, tls, udp
-from checker.probe.message import describe, make_query
+from checker.probe.message import describe, make_query, split_question_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,12 @@ async def ask(
 ) -> Observation:
     """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte.
 
-    ``pace`` is awaited before every packet sent (retries and the TCP retry included), so a
-    resolver's rate limit holds for all the traffic it gets.
+    ``qtype`` is a record type (class IN) or a class and a type (``CH TXT``); the observation
+    keeps it as given. ``pace`` is awaited before every packet sent (retries and the TCP retry
+    included), so a resolver's rate limit holds for all the traffic it gets.
     """
-    query = make_query(qname, qtype)
+    rdtype, rdclass = split_question_type(qtype)
+    query = make_query(qname, rdtype, rdclass)
     if resolver.protocol is Protocol.DOH:
         query.id = 0  # RFC 8484 section 4.1: DoH clients should use ID 0
     started_at = dt.datetime.now(dt.UTC)

@@ -9,6 +9,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
@@ -18,10 +19,35 @@ EDNS_PAYLOAD = 1232
 """Advertised UDP payload size (the DNS Flag Day 2020 value: no IP fragmentation)."""
 
 
-def make_query(qname: str, qtype: str) -> dns.message.QueryMessage:
+CLASSES = ("IN", "CH")
+"""Classes a question may be asked in: the Internet, and Chaos for ``id.server``-style names (RFC 4892)."""
+
+
+def question_type(rdtype: str, rdclass: str = "IN") -> str:
+    """How an observation writes what it asked: ``A`` for class IN, ``CH TXT`` for another class.
+
+    The text is the observation's ``qtype``, so (phase, resolver, name, qtype) stays one key per
+    question in the engine and the store.
+    """
+    return rdtype if rdclass == "IN" else f"{rdclass} {rdtype}"
+
+
+def split_question_type(qtype: str) -> tuple[str, str]:
+    """``A`` -> (``A``, ``IN``); ``CH TXT`` -> (``TXT``, ``CH``). Raises ``ValueError`` for anything else."""
+    words = qtype.split()
+    if len(words) == 1:
+        return words[0], "IN"
+    if len(words) == 2 and words[0] in CLASSES:
+        return words[1], words[0]
+    raise ValueError(f"not a question type: {qtype!r}")
+
+
+def make_query(qname: str, qtype: str, rdclass: str = "IN") -> dns.message.QueryMessage:
     """A recursive query with EDNS (so Extended DNS Errors can come back), no DNSSEC OK bit."""
+    if rdclass not in CLASSES:
+        raise ValueError(f"class {rdclass!r} is not one of {', '.join(CLASSES)}")
     query = dns.message.make_query(
-        dns.name.from_text(qname), dns.rdatatype.from_text(qtype),
+        dns.name.from_text(qname), dns.rdatatype.from_text(qtype), dns.rdataclass.from_text(rdclass),
         use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=False,
     )
     query.flags |= dns.flags.RD
@@ -29,7 +55,8 @@ def make_query(qname: str, qtype: str) -> dns.message.QueryMessage:
 
 
 def parse_response(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
-    """The response if ``wire`` parses and answers ``query`` (ID, QR, opcode, question); else None."""
+    """The response if ``wire`` parses and answers ``query`` (ID, QR, opcode, question: name, type
+    and class); else None."""
     try:
         response = dns.message.from_wire(wire, ignore_trailing=True, raise_on_truncation=False)
     except Exception:  # noqa: BLE001 - whatever dnspython raises, an unparseable packet is rejected

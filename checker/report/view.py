@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 from checker import __version__, classify
 from checker.models import (
+    Certificate,
     Deadline,
     DeadlineInfo,
+    Fetch,
     Health,
+    Identity,
     Observation,
     Order,
     QueryKind,
@@ -132,7 +136,22 @@ def _health(health: Health) -> View:
     }
 
 
-def _resolver(resolver: Resolver, health: Health | None, results: list[Result], config: str | None = None) -> View:
+def _identity(resolver: Resolver, found: Identity | None) -> View | None:
+    if found is None or resolver.identity == ():
+        return None  # not asked: an older run, a static check, or probes switched off
+    return {
+        "source_address": found.source_address,
+        "answers": {label: list(values) for label, values in found.answers},
+        "intercepted": found.intercepted,
+        "detail": found.detail,
+        "observations": [observation(o) for o in found.observations],
+    }
+
+
+def _resolver(
+    resolver: Resolver, health: Health | None, results: list[Result], config: str | None = None,
+    identity: Identity | None = None,
+) -> View:
     view: View = {
         "name": resolver.name,
         "operator": resolver.operator,
@@ -148,6 +167,8 @@ def _resolver(resolver: Resolver, health: Health | None, results: list[Result], 
         },
         "qps": resolver.qps,
         "health": _health(health) if health else None,
+        "country": resolver.country,
+        "identity": _identity(resolver, identity),
     }
     if resolver.role.value == "subject":
         view["status"] = classify.rollup(results).value
@@ -186,6 +207,30 @@ def result(item: Result) -> View:
         "detail": item.detail,
         "deadline": _deadline_info(item.deadline),
         "observations": [observation(o) for o in item.observations],
+        "web": [fetch(f) for f in item.web],
+    }
+
+
+def _certificate(cert: Certificate | None) -> View | None:
+    if cert is None:
+        return None
+    return {
+        "subject": cert.subject, "issuer": cert.issuer, "names": list(cert.names),
+        "not_before": _time(cert.not_before), "not_after": _time(cert.not_after), "sha256": cert.sha256,
+        "valid": cert.valid, "error": cert.error,
+    }
+
+
+def fetch(item: Fetch) -> View:
+    """One HTTP(S) fetch as plain data, the body in base64 with its SHA-256."""
+    return {
+        "name": item.name, "address": item.address, "port": item.port, "scheme": item.scheme,
+        "started_at": _time(item.started_at), "elapsed_ms": item.elapsed_ms, "status": item.status,
+        "headers": [[k, v] for k, v in item.headers], "title": item.title,
+        "body_sha256": hashlib.sha256(item.body).hexdigest(), "body_size": len(item.body),
+        "body_truncated": item.body_truncated, "body": base64.b64encode(item.body).decode("ascii"),
+        "redirects": list(item.redirects), "redirect_elsewhere": item.redirect_elsewhere,
+        "certificate": _certificate(item.certificate), "error": item.error,
     }
 
 
@@ -204,6 +249,9 @@ def view_model(run: Run) -> View:
         for order_id in item.query.orders:
             by_order.setdefault(order_id, []).append(item)
     health = {h.resolver: h for h in run.health}
+    identities = {i.resolver: i for i in run.identities}
+    point = run.settings.get("vantage")
+    vantage: dict[str, Any] = point if isinstance(point, dict) else {}
     operators: dict[str, list[Result]] = {}
     members: dict[str, list[str]] = {}
     for resolver in run.resolvers.subjects:
@@ -219,6 +267,8 @@ def view_model(run: Run) -> View:
             "started_at": _time(run.started_at),
             "finished_at": _time(run.finished_at),
             "vantage": run.vantage,
+            "vantage_host": vantage.get("fqdn") or vantage.get("host") or run.vantage,
+            "vantage_addresses": list(vantage.get("addresses") or []),
             "settings": run.settings,
             "resolver_file": run.resolvers.path,
             "canaries": list(run.resolvers.canaries),
@@ -231,7 +281,8 @@ def view_model(run: Run) -> View:
         ],
         "resolvers": [
             _resolver(r, health.get(r.name), by_resolver.get(r.name, []),
-                      str(run.settings["config"]) if run.settings.get("mode") == "verify-config" else None)
+                      str(run.settings["config"]) if run.settings.get("mode") == "verify-config" else None,
+                      identities.get(r.name))
             for r in run.resolvers.resolvers
         ],
         "operators": [
