@@ -392,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("orders", nargs="*", type=Path, metavar="ORDERS",
                           help="order files or folders (default: the bundled orders)")
     validate.add_argument("--resolvers", type=Path, metavar="FILE", help="also validate this resolver file")
+    validate.add_argument("--fingerprints", action="append", type=Path, default=[], metavar="FILE",
+                          help="also validate this block-page fingerprint file (with the bundled ones); repeatable")
     validate.add_argument("--input-format", choices=sorted(IMPORT_FORMATS), metavar="FMT",
                           help="read the ORDERS files named as this list format")
     return parser
@@ -865,6 +867,8 @@ def _cmd_validate(args: argparse.Namespace) -> ExitStatus:
     if args.resolvers is not None:
         resolvers = load_resolvers(args.resolvers)
         message += f"; {len(resolvers.subjects)} subject and {len(resolvers.controls)} control resolvers"
+    if args.fingerprints:
+        message += f"; {len(load_fingerprints(args.fingerprints))} block-page fingerprints (bundled included)"
     sys.stderr.write(message + "\n")
     return ExitStatus.COMPLIANT
 

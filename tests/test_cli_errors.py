@@ -290,3 +290,40 @@ def test_deep_nesting_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFix
     message = one_error_line(capsys)
     assert message.startswith(f"{path}")
     assert "nested too deeply" in message
+
+
+BAD_FINGERPRINTS = """\
+schema: blockaudit/fingerprints/1
+fingerprints:
+  - id: isp-page
+    description: ISP page
+    match: {body: ['blocked (']}
+    source: {url: "https://isp.example/page"}
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "validate"])
+def test_bad_fingerprint_file_is_one_line_before_probing(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], good_order: Path, good_resolvers: Path,
+) -> None:
+    bad = write(tmp_path, BAD_FINGERPRINTS, "fp.yaml")
+    code = main([command, str(good_order), "--resolvers", str(good_resolvers), "--fingerprints", str(bad)])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"{bad}:5: "), line
+
+
+def test_validate_a_good_fingerprint_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], good_order: Path,
+) -> None:
+    good = write(tmp_path, BAD_FINGERPRINTS.replace("blocked (", "blocked by order"), "fp.yaml")
+    assert main(["validate", str(good_order), "--fingerprints", str(good)]) == 0
+    assert "block-page fingerprints" in capsys.readouterr().err
+
+
+def test_http_ca_must_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str], good_order: Path,
+                            good_resolvers: Path) -> None:
+    code = main(["check", str(good_order), "--resolvers", str(good_resolvers), "--http", "--http-ca",
+                 str(tmp_path / "missing.pem")])
+    assert code == 2
+    assert "missing.pem" in one_error_line(capsys)
