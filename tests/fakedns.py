@@ -86,6 +86,7 @@ class FakeDNSServer:
 
     handler: Handler
     queries: list[tuple[str, str, str]] = field(default_factory=list)
+    _closed: bool = False
 
     def __post_init__(self) -> None:
         server = self
@@ -149,6 +150,13 @@ class FakeDNSServer:
         return [reply]
 
     def _serve_udp(self, data: bytes, sock: socket.socket, client: tuple[str, int]) -> None:
+        try:
+            self._send_udp(data, sock, client)
+        except OSError:
+            if not self._closed:  # a reply racing close() has nowhere to go; anything else is a bug
+                raise
+
+    def _send_udp(self, data: bytes, sock: socket.socket, client: tuple[str, int]) -> None:
         reply = self._handle(data, "udp")
         if reply is None:
             return
@@ -174,6 +182,7 @@ class FakeDNSServer:
 
     def close(self) -> None:
         """Stop both servers."""
+        self._closed = True
         for srv in (self._udp, self._tcp):
             srv.shutdown()
             srv.server_close()
