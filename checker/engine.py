@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from checker.models import Observation, Resolver
+from checker.models import Observation, Protocol, Resolver
+from checker.probe import https
 from checker.probe.client import ProbeSettings, ask
+from checker.probe.mux import MuxStats, UdpMux
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,14 @@ class Engine:
     """Asks questions of a fixed set of resolvers; one pacer per resolver for the whole run."""
 
     def __init__(self, resolvers: Sequence[Resolver], settings: ProbeSettings,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, *, shared_udp: bool = True) -> None:
         self.settings = settings
         self.observer = observer
         self._pacers = {r.name: Pacer(r.qps) for r in resolvers}
         self._budget = socket_budget()
+        self.shared_udp = shared_udp
+        self.stats: dict[tuple[str, int], MuxStats] = {}
+        """What each resolver's shared UDP socket saw in the last phase that used it."""
 
     async def observe(
         self, phase: str, work: Sequence[tuple[Resolver, str, str]],
@@ -112,12 +117,18 @@ class Engine:
                 continue
             by_resolver.setdefault(resolver.name, (resolver, []))[1].append((qname, qtype))
 
+        muxes: dict[str, UdpMux] = {}
+
         async def worker(resolver: Resolver, questions: Iterator[tuple[str, str]]) -> None:
             nonlocal done
             pacer = self._pacers[resolver.name]
+            mux = muxes.get(resolver.name)
             for qname, qtype in questions:
-                async with sockets:
-                    observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
+                if mux is not None:  # shares one socket: no socket of its own to budget
+                    observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick, mux=mux)
+                else:
+                    async with sockets:
+                        observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
                 results[(resolver.name, qname, qtype)] = observation
                 if sink is not None:
                     sink(phase, observation)
@@ -125,9 +136,28 @@ class Engine:
                 if self.observer:
                     self.observer(ProgressEvent(phase, done, total))
 
-        async with asyncio.TaskGroup() as group:
+        for resolver, _ in by_resolver.values():
+            if resolver.protocol is Protocol.UDP and self.shared_udp:
+                mux = UdpMux(resolver.host, resolver.port)
+                try:
+                    mux.open()
+                except OSError:
+                    continue  # ask() opens a socket a question and reports the error on each
+                muxes[resolver.name] = mux
+        try:
+            await self._run(by_resolver, worker)
+        finally:
+            for mux in muxes.values():
+                self.stats[mux.host, mux.port] = mux.stats
+                mux.close()
+        return results
+
+    async def _run(
+        self, by_resolver: Mapping[str, tuple[Resolver, list[tuple[str, str]]]],
+        worker: Callable[[Resolver, Iterator[tuple[str, str]]], Coroutine[None, None, None]],
+    ) -> None:
+        async with https.clients(), asyncio.TaskGroup() as group:  # DoH: one client per server, closed after
             for resolver, questions in by_resolver.values():
                 shared = iter(questions)
                 for _ in range(min(resolver.concurrency, len(questions))):
                     group.create_task(worker(resolver, shared))
-        return results

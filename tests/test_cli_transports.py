@@ -11,7 +11,8 @@ import pytest
 
 from checker.cli import ExitStatus, main
 from tests.fakedns import fake_dns, respond
-from tests.probe.test_transports import Pki, doh_server, make_pki
+from tests.pki import Pki, make_pki
+from tests.probe.test_transports import doh_server
 
 ORDER = """\
 schema: blockaudit/order/1

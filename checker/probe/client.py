@@ -14,7 +14,8 @@ import dns.message
 
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import https, tls, udp
-from checker.probe.message import describe, make_query, split_question_type
+from checker.probe.message import describe, make_query, parse_response, split_question_type
+from checker.probe.mux import UdpMux
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,19 @@ class ProbeSettings:
         return self.timeout * (self.retries + 1) + waits
 
 
+def _accept_for(query: dns.message.Message) -> Callable[[bytes], dns.message.Message | None]:
+    """The mux's check of a datagram that carries one of our IDs: it parses and answers ``query``
+    (the mux chose the ID, so the query takes the datagram's before the comparison)."""
+
+    def accept(data: bytes) -> dns.message.Message | None:
+        query.id = int.from_bytes(data[:2], "big")
+        return parse_response(query, data)
+
+    return accept
+
+
 async def _attempt(
-    resolver: Resolver, query: dns.message.Message, tcp: bool, timeout: float,
+    resolver: Resolver, query: dns.message.Message, tcp: bool, timeout: float, mux: UdpMux | None = None,
 ) -> udp.Exchange:
     if resolver.protocol is Protocol.DOT:
         return await tls.tls(
@@ -53,6 +65,9 @@ async def _attempt(
             return udp.Exchange(None, None, "unsupported_protocol: doh without a url")
         return await https.https(query, resolver.url, timeout, ca_file=resolver.tls_ca, method=resolver.doh_method)
     if resolver.protocol is Protocol.UDP and not tcp:
+        if mux is not None:
+            reply = await mux.exchange(query.to_wire(), timeout, _accept_for(query))
+            return udp.Exchange(reply.wire, reply.parsed, reply.error, reply.rejected)
         return await udp.udp(query, resolver.host, resolver.port, timeout)
     return await udp.tcp(query, resolver.host, resolver.port, timeout)  # TCP, or UDP after truncation
 
@@ -67,13 +82,14 @@ async def _no_pacing() -> None:
 
 async def ask(
     resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings,
-    pace: Callable[[], Awaitable[None]] = _no_pacing,
+    pace: Callable[[], Awaitable[None]] = _no_pacing, mux: UdpMux | None = None,
 ) -> Observation:
     """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte.
 
     ``qtype`` is a record type (class IN) or a class and a type (``CH TXT``); the observation
     keeps it as given. ``pace`` is awaited before every packet sent (retries and the TCP retry
-    included), so a resolver's rate limit holds for all the traffic it gets.
+    included), so a resolver's rate limit holds for all the traffic it gets. ``mux``, when given,
+    carries the UDP attempts over the resolver's shared socket instead of a socket of their own.
     """
     rdtype, rdclass = split_question_type(qtype)
     query = make_query(qname, rdtype, rdclass)
@@ -90,7 +106,7 @@ async def ask(
             await asyncio.sleep(settings.wait(attempts) * random.uniform(1.0, 1.25))
         attempts += 1
         await pace()
-        exchange = await _attempt(resolver, query, tcp, settings.timeout)
+        exchange = await _attempt(resolver, query, tcp, settings.timeout, mux)
         rejected += exchange.rejected
         if exchange.response is not None and exchange.response.flags & dns.flags.TC and not tcp:
             # Truncated: the full answer is only on TCP. This does not count as a retry.

@@ -26,6 +26,7 @@ from checker.models import (
     Source,
     Target,
 )
+from checker.tally import Scope, Tally
 
 REPORT_SCHEMA = "blockaudit/report/1"
 
@@ -87,7 +88,7 @@ def _target(target: Target) -> View:
     return view
 
 
-def _order(order: Order, run: Run, results: list[Result]) -> View:
+def _order(order: Order, run: Run, scope: Scope) -> View:
     return {
         "id": order.id,
         "title": order.title,
@@ -120,9 +121,9 @@ def _order(order: Order, run: Run, results: list[Result]) -> View:
         "notes": order.notes,
         "path": order.path,
         "line": order.line,
-        "status": classify.rollup(results).value,
-        "counts": classify.counts(results),
-        "deadlines": _deadline_counts(results),
+        "status": scope.status().value,
+        "counts": scope.counts(),
+        "deadlines": scope.deadlines(),
     }
 
 
@@ -149,7 +150,7 @@ def _identity(resolver: Resolver, found: Identity | None) -> View | None:
 
 
 def _resolver(
-    resolver: Resolver, health: Health | None, results: list[Result], config: str | None = None,
+    resolver: Resolver, health: Health | None, scope: Scope, config: str | None = None,
     identity: Identity | None = None,
 ) -> View:
     view: View = {
@@ -171,10 +172,10 @@ def _resolver(
         "identity": _identity(resolver, identity),
     }
     if resolver.role.value == "subject":
-        view["status"] = classify.rollup(results).value
-        view["counts"] = classify.counts(results)
-        view["counts_by_kind"] = counts_by_kind(results)
-        view["deadlines"] = _deadline_counts(results)
+        view["status"] = scope.status().value
+        view["counts"] = scope.counts()
+        view["counts_by_kind"] = scope.counts_by_kind()
+        view["deadlines"] = scope.deadlines()
     return view
 
 
@@ -240,25 +241,22 @@ def counts_by_kind(results: Iterable[Result]) -> dict[str, dict[str, int]]:
     return {kind.value: classify.counts(r for r in items if r.query.kind is kind) for kind in QueryKind}
 
 
-def view_model(run: Run) -> View:
-    """Everything a report shows, as plain JSON-ready data, sorted for identical output."""
-    by_resolver: dict[str, list[Result]] = {}
-    by_order: dict[str, list[Result]] = {}
-    for item in run.results:
-        by_resolver.setdefault(item.resolver, []).append(item)
-        for order_id in item.query.orders:
-            by_order.setdefault(order_id, []).append(item)
+def view_model(run: Run, tally: Tally | None = None, *, results: bool = True) -> View:
+    """Everything a report shows, as plain JSON-ready data, sorted for identical output.
+
+    The counts come from ``tally`` when given (a run whose results were streamed rather than
+    kept), else from ``run.results``. ``results=False`` leaves the ``results`` and ``controls``
+    lists empty, for a writer that streams them itself.
+    """
+    if tally is None:
+        tally = Tally.of(run.results, {r.name: r.operator for r in run.resolvers.subjects})
     health = {h.resolver: h for h in run.health}
     identities = {i.resolver: i for i in run.identities}
     point = run.settings.get("vantage")
     vantage: dict[str, Any] = point if isinstance(point, dict) else {}
-    operators: dict[str, list[Result]] = {}
     members: dict[str, list[str]] = {}
     for resolver in run.resolvers.subjects:
-        operators.setdefault(resolver.operator, []).extend(by_resolver.get(resolver.name, []))
         members.setdefault(resolver.operator, []).append(resolver.name)
-    status = classify.rollup(run.results)
-    names = {r.query.name for r in run.results if r.query.kind is not QueryKind.CANARY}
     return {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "blockaudit", "version": __version__},
@@ -273,32 +271,27 @@ def view_model(run: Run) -> View:
             "resolver_file": run.resolvers.path,
             "canaries": list(run.resolvers.canaries),
         },
-        "orders": [_order(o, run, by_order.get(o.id, [])) for o in run.orders.orders],
+        "orders": [_order(o, run, tally.scope("order", o.id)) for o in run.orders.orders],
         "not_checkable": [
             {"order": order_id, "kind": t.kind.value, "value": t.value,
              "reason": "DNS cannot check an IP or URL target"}
             for order_id, t in run.orders.not_checkable
         ],
         "resolvers": [
-            _resolver(r, health.get(r.name), by_resolver.get(r.name, []),
+            _resolver(r, health.get(r.name), tally.scope("resolver", r.name),
                       str(run.settings["config"]) if run.settings.get("mode") == "verify-config" else None,
                       identities.get(r.name))
             for r in run.resolvers.resolvers
         ],
         "operators": [
-            {"name": name, "resolvers": members[name], "status": classify.rollup(items).value,
-             "counts": classify.counts(items), "counts_by_kind": counts_by_kind(items),
-             "deadlines": _deadline_counts(items)}
-            for name, items in sorted(operators.items())
+            {"name": name, "resolvers": members[name], **tally.scope("operator", name).view()}
+            for name in sorted(members)
         ],
-        "results": [result(r) for r in run.results],
-        "controls": [observation(o) for o in run.controls],
+        "results": [result(r) for r in run.results] if results else [],
+        "controls": [observation(o) for o in run.controls] if results else [],
         "summary": {
-            "status": status.value,
-            "counts": classify.counts(run.results),
-            "counts_by_kind": counts_by_kind(run.results),
-            "deadlines": _deadline_counts(run.results),
-            "names": len(names),
-            "violations": sum(1 for r in run.results if classify.violates(r)),
+            **tally.run.view(),
+            "names": len(tally.run.names),
+            "violations": tally.run.violations,
         },
     }

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import socketserver
-import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -103,9 +102,7 @@ def web(address: str, port: int, body: bytes, leaf: Leaf | None = None) -> Itera
     handler = type("Handler", (_Handler,), {"body": body})
     server = _Server((address, port), handler)
     if leaf is not None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(leaf.cert, leaf.key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.socket = leaf.context().wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,13 +1,14 @@
 """One Unbound with the lab's NXDOMAIN RPZ, asked over UDP, TCP, DoT, DoH (POST and GET) and IPv6:
 every transport must give the same verdict for every name.
 
-DoH goes through dnsdist in front of that Unbound: Unbound's own `https-port` speaks HTTP/2 only
-and the DoH client uses requests (HTTP/1.1), so a real DoH server that speaks HTTP/1.1 stands in
-front of it, as ISPs commonly deploy one.
+DoH is asked two ways: through dnsdist in front of that Unbound (HTTP/1.1 and HTTP/2, as ISPs
+commonly deploy a DoH front end before their recursors), and straight at Unbound's own
+`https-port`, which speaks HTTP/2 only. The DoH client offers both (ALPN) and the server picks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -17,16 +18,18 @@ from pathlib import Path
 import pytest
 
 from checker.cli import main
-from tests.probe.test_transports import make_pki
+from checker.probe import https
+from checker.probe.message import make_query
+from tests.pki import make_pki
 
 from .doh_frontend import doh_frontend
 from .extra_unbound import extra_unbound, rpz_clause
-from .lab import LOOPBACK, NXDOMAIN, RPZ_ORIGIN, Lab, LabError, _rpz_records, free_port, rpz_text
+from .lab import CANARY, LOOPBACK, NXDOMAIN, RPZ_ORIGIN, Lab, LabError, _rpz_records, free_port, rpz_text
 
 pytestmark = pytest.mark.integration
 
 NAME = "isp-transports"
-SUBJECTS = ("t-udp", "t-tcp", "t-dot", "t-doh", "t-doh-get", "t-udp6")
+SUBJECTS = ("t-udp", "t-tcp", "t-dot", "t-doh", "t-doh-get", "t-doh-unbound", "t-udp6")
 
 
 def free_port6(taken: set[int]) -> int:
@@ -51,6 +54,15 @@ def ipv6_loopback() -> bool:
     return True
 
 
+def http_version(url: str, ca: Path) -> str | None:
+    """The HTTP version a DoH server chooses when offered both (ALPN h2 and http/1.1)."""
+    query = make_query(CANARY, "A")
+    query.id = 0
+    got = asyncio.run(https.https(query, url, 2.0, ca_file=str(ca)))
+    assert got.error is None, (url, got.error)
+    return got.http_version
+
+
 def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> None:
     if not ipv6_loopback():
         if os.environ.get("CI") == "true":
@@ -60,6 +72,8 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
     taken = lab._taken
     tls_port = free_port(taken)
     taken.add(tls_port)
+    https_port = free_port(taken)
+    taken.add(https_port)
     v6_port = free_port6(taken)
     taken.add(v6_port)
     server_lines = f"""
@@ -68,9 +82,14 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
         interface: ::1@{v6_port}
         access-control: ::1 allow
         tls-port: {tls_port}
+        interface: {LOOPBACK}@{https_port}
+        https-port: {https_port}
+        http-endpoint: "/dns-query"
+        http-notls-downstream: no
         tls-service-key: "{pki.key}"
         tls-service-pem: "{pki.cert}"
     """
+    unbound_url = f"https://{LOOPBACK}:{https_port}/dns-query"
     root = lab.root / NAME
     with extra_unbound(
         lab, NAME, respip=True, server_lines=server_lines,
@@ -90,6 +109,8 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
             f" url: '{doh.url}', {ca}}}\n"
             f"  - {{name: t-doh-get, operator: ISP T, address: '{LOOPBACK}:{doh.doh_port}', protocol: doh,"
             f" url: '{doh.url}', doh_method: get, {ca}}}\n"
+            f"  - {{name: t-doh-unbound, operator: ISP T, address: '{LOOPBACK}:{https_port}', protocol: doh,"
+            f" url: '{unbound_url}', {ca}}}\n"
             f"  - {{name: t-udp6, operator: ISP T, address: '[::1]:{v6_port}', protocol: udp}}\n"
             "canaries: [canary.test]\n",
             encoding="utf-8",
@@ -97,12 +118,14 @@ def test_every_transport_gives_the_same_verdict(lab: Lab, tmp_path: Path) -> Non
         out = tmp_path / "report.json"
         code = main(["check", str(lab.order_path), "--resolvers", str(resolvers), "--no-db",
                      "--report", f"json:{out}", "--timeout", "1", "--retries", "1", "-q"])
+        versions = {url: http_version(url, pki.ca) for url in (doh.url, unbound_url)}
         log = server.log_text() + doh.server.log_text()
     report = json.loads(out.read_text(encoding="utf-8"))
     assert {r["name"]: r["protocol"] for r in report["resolvers"]} == {
         "control": "udp", "t-udp": "udp", "t-tcp": "tcp", "t-dot": "dot", "t-doh": "doh", "t-doh-get": "doh",
-        "t-udp6": "udp",
+        "t-doh-unbound": "doh", "t-udp6": "udp",
     }
+    assert versions == {doh.url: "HTTP/2", unbound_url: "HTTP/2"}, versions
     by_name: dict[tuple[str, str], dict[str, tuple[str, str | None, str | None]]] = defaultdict(dict)
     for result in report["results"]:
         key = (result["query_name"], result["kind"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import os
 import socket
@@ -21,13 +20,10 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from checker.errors import BlockauditError
 from checker.orders.fetch import CHUNK_SIZE, MAX_REDIRECTS, Fetched, SourceError, cache_key, default_cache_dir, fetch
+from tests.pki import Leaf, authority
 
 LIST_A = b"# blocklist A\nexample-blocked.com\nother-blocked.net\n"
 LIST_B = b"# blocklist B\nexample-blocked.com\nadded-blocked.org\n"
@@ -473,64 +469,28 @@ def test_large_body_is_streamed_not_held(web: Loopback, cache: Path) -> None:
 
 
 @dataclass(frozen=True)
-class Pki:
+class Sites:
+    """A throwaway CA and two server certificates: one for 127.0.0.1/localhost, one for another name."""
+
     ca: Path
-    good: ssl.SSLContext
-    wrong_name: ssl.SSLContext
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+    good: Leaf
+    wrong_name: Leaf
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A throwaway CA and two server certificates: one for 127.0.0.1/localhost, one for another name."""
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Sites:
     directory = tmp_path_factory.mktemp("pki")
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder().subject_name(_name("blockaudit test CA")).issuer_name(_name("blockaudit test CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    ca = authority(directory)
+    return Sites(
+        ca.pem,
+        ca.issue(directory, "loopback", ("127.0.0.1", "localhost"), days=1, subject="loopback"),
+        ca.issue(directory, "elsewhere", ("elsewhere.test",), days=1, subject="elsewhere"),
     )
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-
-    def server(label: str, names: list[x509.GeneralName]) -> ssl.SSLContext:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder().subject_name(_name(label)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        cert_path, key_path = directory / f"{label}.pem", directory / f"{label}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        return context
-
-    good = server("loopback", [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
-    wrong = server("elsewhere", [x509.DNSName("elsewhere.test")])
-    return Pki(ca_path, good, wrong)
 
 
 @pytest.fixture
-def tls(pki: Pki) -> Iterator[Loopback]:
-    yield from _serve(pki.good)
+def tls(pki: Sites) -> Iterator[Loopback]:
+    yield from _serve(pki.good.context())
 
 
 def test_untrusted_certificate_is_one_line_with_a_hint(tls: Loopback, cache: Path) -> None:
@@ -542,7 +502,7 @@ def test_untrusted_certificate_is_one_line_with_a_hint(tls: Loopback, cache: Pat
          "REQUESTS_CA_BUNDLE")
 
 
-def test_private_ca_via_requests_ca_bundle(tls: Loopback, pki: Pki, cache: Path,
+def test_private_ca_via_requests_ca_bundle(tls: Loopback, pki: Sites, cache: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
     tls.routes["/l"] = static(LIST_A)
@@ -551,7 +511,7 @@ def test_private_ca_via_requests_ca_bundle(tls: Loopback, pki: Pki, cache: Path,
     assert got.final_url.startswith("https://")
 
 
-def test_session_ca_bundle_wins_over_the_environment(tls: Loopback, pki: Pki, cache: Path,
+def test_session_ca_bundle_wins_over_the_environment(tls: Loopback, pki: Sites, cache: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ssl.get_default_verify_paths().openssl_cafile)
     tls.routes["/l"] = static(LIST_A)
@@ -561,9 +521,9 @@ def test_session_ca_bundle_wins_over_the_environment(tls: Loopback, pki: Pki, ca
     assert got.sha256 == sha(LIST_A)
 
 
-def test_certificate_for_another_name(pki: Pki, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_certificate_for_another_name(pki: Sites, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
-    for loop in _serve(pki.wrong_name):
+    for loop in _serve(pki.wrong_name.context()):
         loop.routes["/l"] = static(LIST_A)
         url = loop.url("/l")
         with pytest.raises(SourceError) as excinfo:
@@ -572,7 +532,7 @@ def test_certificate_for_another_name(pki: Pki, cache: Path, monkeypatch: pytest
         assert "REQUESTS_CA_BUNDLE" not in text
 
 
-def test_https_to_http_redirect_is_refused(tls: Loopback, web: Loopback, pki: Pki, cache: Path,
+def test_https_to_http_redirect_is_refused(tls: Loopback, web: Loopback, pki: Sites, cache: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
     web.routes["/l"] = static(LIST_A)

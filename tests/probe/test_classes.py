@@ -14,7 +14,8 @@ from checker.models import Protocol, Resolver, Role
 from checker.probe.client import ProbeSettings, ask
 from checker.probe.message import make_query, parse_response, question_type, split_question_type
 from tests.fakedns import Packets, fake_dns, respond
-from tests.probe.test_transports import Pki, doh, doh_server, dot, dot_server, make_pki
+from tests.pki import Pki, make_pki
+from tests.probe.test_transports import doh, doh_server, dot, dot_server
 
 FAST = ProbeSettings(timeout=0.3, retries=0, backoff=0.01)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime as dt
+import dataclasses
 import http.server
-import ipaddress
 import json
 import socket
 import socketserver
@@ -23,96 +22,27 @@ from typing import Any
 
 import dns.message
 import dns.rcode
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from checker.cli import main
+from checker.engine import Engine
 from checker.errors import ResolverConfigError
 from checker.models import Observation, Protocol, Resolver, Role
+from checker.probe import https
 from checker.probe.client import ProbeSettings, ask
+from checker.probe.message import make_query
 from checker.resolvers import load_resolvers
 from tests.fakedns import fake_dns, respond
+from tests.pki import Pki, make_pki
 
 FAST = ProbeSettings(timeout=0.5, retries=1, backoff=0.01)
-ADDRESS = "192.0.2.7"
-SERVER_NAMES = ("localhost", "dns.test")
-SERVER_IPS = ("127.0.0.1", "::1")
 
 
 # --------------------------------------------------------------------------- a throwaway PKI
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A CA, a server certificate it signs (for SERVER_NAMES and SERVER_IPS), and an unrelated CA."""
-
-    ca: Path
-    cert: Path
-    key: Path
-    other_ca: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(_name(common_name))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False,
-        ), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def make_pki(folder: Path) -> Pki:
-    """Write ca.pem, server.pem, server.key and other-ca.pem into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca_cert = _ca("blockaudit test CA")
-    _, other_cert = _ca("blockaudit unrelated CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVER_NAMES]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_IPS]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost")).issuer_name(ca_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "other-ca.pem")
-    pki.ca.write_bytes(ca_cert.public_bytes(pem))
-    pki.other_ca.write_bytes(other_cert.public_bytes(pem))
-    pki.cert.write_bytes(cert.public_bytes(pem))
-    pki.key.write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
-    ))
-    return pki
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +57,17 @@ Answer = Callable[[dns.message.Message], dns.message.Message]
 
 def site_answer(query: dns.message.Message) -> dns.message.Message:
     return respond(query, a=["192.0.2.80"], aaaa=["2001:db8::80"])
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> Iterator[int]:
+    """Serve ``server`` from a daemon thread for the length of the block; yields its port."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
 
 
 @contextlib.contextmanager
@@ -155,13 +96,8 @@ def dot_server(pki: Pki, answer: Answer = site_answer, host: str = "127.0.0.1") 
         daemon_threads = True
         allow_reuse_address = True
 
-    with Server((host, 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            yield int(server.server_address[1])
-        finally:
-            server.shutdown()
+    with Server((host, 0), Handler) as server, serving(server) as port:
+        yield port
 
 
 def _read(conn: socket.socket, size: int) -> bytes | None:
@@ -190,6 +126,10 @@ class DohServer:
     port: int = 0
     mode: str = "good"
     seen: list[dict[str, Any]] = field(default_factory=list)
+    connections: int = 0
+    """TCP connections accepted (each one TLS handshake)."""
+    closed: int = 0
+    """Connections that ended."""
 
     def url(self, host: str = "127.0.0.1") -> str:
         return f"https://{host}:{self.port}/dns-query"
@@ -197,13 +137,23 @@ class DohServer:
 
 @contextlib.contextmanager
 def doh_server(pki: Pki, mode: str = "good", host: str = "127.0.0.1") -> Iterator[DohServer]:
-    """A tiny RFC 8484 server: POST and GET on /dns-query; ``mode`` picks a misbehaviour."""
+    """A tiny RFC 8484 server over HTTP/1.1 with keep-alive: POST and GET on /dns-query; ``mode``
+    picks a misbehaviour."""
     state = DohServer(mode=mode)
     context = pki.server_context()
+    context.set_alpn_protocols(["http/1.1"])
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, format: str, *args: Any) -> None:
             return
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                state.closed += 1
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -241,24 +191,85 @@ def doh_server(pki: Pki, mode: str = "good", host: str = "127.0.0.1") -> Iterato
                 self.wfile.write(body)
 
     class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         daemon_threads = True
 
         def get_request(self) -> tuple[Any, Any]:
             sock, address = self.socket.accept()
+            state.connections += 1
             # The handshake happens in the handler's thread: a client refusing the certificate stalls nothing.
             return _Deferred(sock, context), address
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             return
 
-    with Server((host, 0), Handler) as server:
-        state.port = int(server.server_address[1])
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            yield state
-        finally:
-            server.shutdown()
+    with Server((host, 0), Handler) as server, serving(server) as state.port:
+        yield state
+
+
+@contextlib.contextmanager
+def h2_doh_server(pki: Pki) -> Iterator[DohServer]:
+    """RFC 8484 over HTTP/2 only (ALPN ``h2`` and nothing else), as Unbound's ``https-port`` serves it;
+    a client that does not choose h2 is hung up on after the handshake."""
+    state = DohServer()
+    context = pki.server_context()
+    context.set_alpn_protocols(["h2"])
+    lock = threading.Lock()
+
+    def answer(conn: h2.connection.H2Connection, stream_id: int, headers: dict[str, str], body: bytes) -> None:
+        path = headers[":path"]
+        if headers[":method"] == "GET":
+            text = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["dns"][0]
+            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        query = dns.message.from_wire(body)
+        state.seen.append({
+            "method": headers[":method"], "path": path, "id": query.id, "stream": stream_id,
+            "content_type": headers.get("content-type"), "accept": headers.get("accept"),
+        })
+        wire = site_answer(query).to_wire()
+        conn.send_headers(stream_id, [
+            (":status", "200"), ("content-type", "application/dns-message"), ("content-length", str(len(wire))),
+        ])
+        conn.send_data(stream_id, wire, end_stream=True)
+
+    def serve(tls: ssl.SSLSocket) -> None:
+        if tls.selected_alpn_protocol() != "h2":
+            return
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn.initiate_connection()
+        tls.sendall(conn.data_to_send())
+        streams: dict[int, tuple[dict[str, str], bytearray]] = {}
+        while data := tls.recv(65_535):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    streams[event.stream_id] = ({str(k): str(v) for k, v in event.headers or []}, bytearray())
+                elif isinstance(event, h2.events.DataReceived) and event.stream_id is not None:
+                    streams[event.stream_id][1].extend(event.data or b"")
+                    conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded) and event.stream_id is not None:
+                    headers, body = streams.pop(event.stream_id)
+                    answer(conn, event.stream_id, headers, bytes(body))
+            tls.sendall(conn.data_to_send())
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with lock:
+                state.connections += 1
+            try:
+                with context.wrap_socket(self.request, server_side=True) as tls:
+                    serve(tls)
+            except (ssl.SSLError, OSError, h2.exceptions.ProtocolError):
+                return
+            finally:
+                with lock:
+                    state.closed += 1
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    with Server(("127.0.0.1", 0), Handler) as server, serving(server) as state.port:
+        yield state
 
 
 class _Deferred:
@@ -309,6 +320,15 @@ def doh(url: str, pki: Pki, *, ca: Path | None = None, method: str = "post") -> 
 
 def run(resolver: Resolver, qtype: str = "A", settings: ProbeSettings = FAST) -> Observation:
     return asyncio.run(ask(resolver, "site.test", qtype, settings))
+
+
+def assert_rfc8484(seen: dict[str, Any], method: str) -> None:
+    """One request as RFC 8484 wants it: ID 0, the media type, the body or ``?dns=`` unpadded."""
+    assert (seen["method"], seen["id"], seen["accept"]) == (method.upper(), 0, "application/dns-message")
+    if method == "post":
+        assert seen["content_type"] == "application/dns-message" and seen["path"] == "/dns-query"
+    else:
+        assert seen["path"].startswith("/dns-query?dns=") and "=" not in seen["path"].split("dns=")[1]
 
 
 # --------------------------------------------------------------------------- DNS over TLS
@@ -382,12 +402,8 @@ def test_doh_answer_is_recorded_with_id_zero(pki: Pki, method: str) -> None:
         seen = list(server.seen)
     assert obs.error is None and obs.rcode == "NOERROR" and obs.transport == "doh"
     assert [str(x) for x in obs.addresses] == ["192.0.2.80"]
-    assert len(seen) == 1 and seen[0]["id"] == 0 and seen[0]["method"] == method.upper()
-    assert seen[0]["accept"] == "application/dns-message"
-    if method == "post":
-        assert seen[0]["content_type"] == "application/dns-message" and seen[0]["path"] == "/dns-query"
-    else:
-        assert seen[0]["path"].startswith("/dns-query?dns=") and "=" not in seen[0]["path"].split("dns=")[1]
+    assert len(seen) == 1
+    assert_rfc8484(seen[0], method)
 
 
 def test_doh_by_name_in_the_url(pki: Pki) -> None:
@@ -434,7 +450,7 @@ def test_doh_wrong_name_is_a_tls_error(pki: Pki) -> None:
 
 
 def test_doh_server_that_closes_after_the_handshake_is_a_network_error(pki: Pki) -> None:
-    # What an HTTP/2-only server (Unbound's https-port) does to an HTTP/1.1 client.
+    # What an HTTP/2-only server (Unbound's https-port) does to a client that does not offer h2.
     context = pki.server_context()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -467,6 +483,78 @@ def test_doh_silent_server_is_a_timeout() -> None:
                             role=Role.SUBJECT, url=f"https://127.0.0.1:{port}/dns-query")
         obs = run(resolver, settings=ProbeSettings(timeout=0.3, retries=0))
     assert obs.error == "timeout"
+
+
+def exchange(url: str, pki: Pki, method: str = "post") -> https.HttpsExchange:
+    query = make_query("site.test", "A")
+    query.id = 0
+    return asyncio.run(https.https(query, url, 1.0, ca_file=str(pki.ca), method=method))
+
+
+def observe_many(resolver: Resolver, count: int) -> dict[tuple[str, str, str], Observation]:
+    work = [(resolver, f"q{i}.site.test", "A") for i in range(count)]
+    return asyncio.run(Engine([resolver], FAST).observe("names", work))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.parametrize("method", ["post", "get"])
+def test_doh_to_a_server_that_speaks_only_http2(pki: Pki, method: str) -> None:
+    with h2_doh_server(pki) as server:
+        obs = run(doh(server.url(), pki, method=method))
+        direct = exchange(server.url(), pki, method)
+        seen = list(server.seen)
+    assert obs.error is None and obs.rcode == "NOERROR" and obs.transport == "doh"
+    assert [str(x) for x in obs.addresses] == ["192.0.2.80"]
+    assert direct.error is None and direct.http_version == "HTTP/2"
+    assert len(seen) == 2
+    for request in seen:
+        assert_rfc8484(request, method)
+
+
+def test_doh_to_an_http1_server_uses_http1(pki: Pki) -> None:
+    with doh_server(pki) as server:
+        got = exchange(server.url(), pki)
+    assert got.error is None and got.http_version == "HTTP/1.1"
+
+
+def test_doh_http_error_keeps_the_http_version(pki: Pki) -> None:
+    with doh_server(pki, "500") as server:
+        got = exchange(server.url(), pki)
+    assert (got.error, got.http_version) == ("http_error: 500", "HTTP/1.1")
+
+
+def test_one_engine_pass_reuses_one_http1_connection_and_closes_it(pki: Pki) -> None:
+    with doh_server(pki) as server:
+        resolver = dataclasses.replace(doh(server.url(), pki), concurrency=1)
+        seen = observe_many(resolver, 30)
+        assert wait_for(lambda: server.closed == server.connections), "the pass left its connection open"
+        connections = server.connections
+    assert len(seen) == 30 and all(o.error is None and o.rcode == "NOERROR" for o in seen.values())
+    assert connections == 1
+
+
+def test_one_engine_pass_multiplexes_http2_streams_over_one_connection(pki: Pki) -> None:
+    with h2_doh_server(pki) as server:
+        resolver = dataclasses.replace(doh(server.url(), pki), concurrency=16)
+        seen = observe_many(resolver, 40)
+        assert wait_for(lambda: server.closed == server.connections), "the pass left its connection open"
+        connections, streams = server.connections, {s["stream"] for s in server.seen}
+    assert len(seen) == 40 and all(o.error is None and o.rcode == "NOERROR" for o in seen.values())
+    assert connections == 1 and len(streams) == 40
+
+
+def test_outside_an_engine_pass_every_query_has_its_own_connection(pki: Pki) -> None:
+    with doh_server(pki) as server:
+        for _ in range(3):
+            assert run(doh(server.url(), pki)).error is None
+        assert wait_for(lambda: server.closed == 3)
+        assert server.connections == 3
 
 
 # --------------------------------------------------------------------------- IPv6
@@ -546,6 +634,13 @@ def test_dot_over_ipv6_verifies_the_ipv6_address(pki: Pki) -> None:
         by_name = run(dot(port, pki, host="::1", tls_name="dns.test"))
     assert by_ip.error is None and by_ip.rcode == "NOERROR"
     assert by_name.error is None and by_name.rcode == "NOERROR"
+
+
+@needs_ipv6
+def test_doh_over_ipv6_verifies_the_ipv6_address(pki: Pki) -> None:
+    with doh_server(pki, host="::1") as server:
+        obs = run(doh(server.url("[::1]"), pki))
+    assert obs.error is None and obs.rcode == "NOERROR"
 
 
 # --------------------------------------------------------------------------- the resolver file

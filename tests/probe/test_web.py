@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gzip
-import hashlib
 import http.server
 import ipaddress
 import os
@@ -20,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from checker.models import Fetch
 from checker.probe.web import WebSettings, fetch, fetch_all, page_title
-from tests.probe.test_transports import Pki, make_pki
+from tests.pki import Authority, Leaf, Pki, authority, make_pki
+from tests.probe.test_transports import serving
 
 SITE = "real-site.test"
 BLOCKED = "annas-archive.org"
@@ -42,103 +38,26 @@ def settings(http: int = 1, https: int = 1, **kwargs: Any) -> WebSettings:
     return WebSettings(http_port=http, https_port=https, **(fast | kwargs))
 
 
-# --------------------------------------------------------------------------- a throwaway CA for any name
-
-
-@dataclass(frozen=True)
-class SiteCa:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-    pem: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def make_ca(folder: Path) -> SiteCa:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("blockaudit web test CA")).issuer_name(_name("blockaudit web test CA"))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False,
-        ), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = folder / "site-ca.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return SiteCa(key, cert, pem)
-
-
-@dataclass(frozen=True)
-class Leaf:
-    cert: x509.Certificate
-    cert_path: Path
-    key_path: Path
-
-    def context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_path, self.key_path)
-        return context
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def issue(ca: SiteCa, folder: Path, stem: str, names: tuple[str, ...], *, expired: bool = False) -> Leaf:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired else (
-        now - dt.timedelta(days=1), now + dt.timedelta(days=30))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0])).issuer_name(ca.cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
-    ))
-    return Leaf(cert, cert_path, key_path)
-
-
 @dataclass(frozen=True)
 class Certs:
-    ca: SiteCa
+    ca: Authority
     site: Leaf  # real-site.test and *.real-site.test, from ca
     expired: Leaf  # real-site.test, expired, from ca
     pki: Pki  # test_transports' CA: its server certificate is for localhost, dns.test, 127.0.0.1, ::1
 
     @property
     def localhost(self) -> Leaf:
-        cert = x509.load_pem_x509_certificate(self.pki.cert.read_bytes())
-        return Leaf(cert, self.pki.cert, self.pki.key)
+        return self.pki.server
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     folder = tmp_path_factory.mktemp("web-pki")
-    ca = make_ca(folder)
+    ca = authority(folder, "blockaudit web test CA", "site-ca")
     return Certs(
         ca=ca,
-        site=issue(ca, folder, "site", (SITE, f"*.{SITE}")),
-        expired=issue(ca, folder, "expired", (SITE,), expired=True),
+        site=ca.issue(folder, "site", (SITE, f"*.{SITE}")),
+        expired=ca.issue(folder, "expired", (SITE,), expired=True),
         pki=make_pki(folder / "transports"),
     )
 
@@ -231,14 +150,8 @@ def web(
         def handle_error(self, request: Any, client_address: Any) -> None:
             pass  # a capture handshake that hangs up, a client that refused the certificate
 
-    with Server((host, 0), Handler) as server:
-        loop.port = int(server.server_address[1])
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            yield loop
-        finally:
-            server.shutdown()
+    with Server((host, 0), Handler) as server, serving(server) as loop.port:
+        yield loop
 
 
 @contextlib.contextmanager
@@ -255,13 +168,8 @@ def raw(handle: Callable[[socket.socket], None], host: str = "127.0.0.1") -> Ite
         daemon_threads = True
         allow_reuse_address = True
 
-    with Server((host, 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            yield int(server.server_address[1])
-        finally:
-            server.shutdown()
+    with Server((host, 0), Handler) as server, serving(server) as port:
+        yield port
 
 
 def free_port() -> int:
@@ -354,8 +262,8 @@ def test_real_site_over_https_with_a_certificate_valid_for_the_name(certs: Certs
     assert cert.issuer == "CN=blockaudit web test CA"
     assert cert.names == (SITE, f"*.{SITE}")
     assert cert.sha256 == certs.site.sha256
-    assert cert.not_before == certs.site.cert.not_valid_before_utc
-    assert cert.not_after == certs.site.cert.not_valid_after_utc
+    assert cert.not_before == certs.site.certificate.not_valid_before_utc
+    assert cert.not_after == certs.site.certificate.not_valid_after_utc
     # The capture handshake, then the page: both with SNI and Host set to the name.
     assert server.sni == [SITE, SITE]
     [seen] = server.seen

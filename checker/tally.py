@@ -1,0 +1,140 @@
+"""Roll-ups that grow one result at a time: per run, resolver, operator and order.
+
+A run of a million names cannot keep every result in memory to count them at the end. A
+``Tally`` is fed each result as it is judged and answers the same questions as
+``classify.rollup``, ``classify.counts`` and the report's per-kind counts, from counters alone.
+It is the one place the report's numbers come from, whether the results were kept or streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from checker import classify
+from checker.models import QueryKind, Result, Status, Verdict
+
+RUN = "run"
+"""The scope key of the whole run."""
+
+
+def _zero() -> dict[str, dict[str, int]]:
+    return {kind.value: {v.value: 0 for v in Verdict} for kind in QueryKind}
+
+
+@dataclass
+class Scope:
+    """The counters of one scope (the run, a resolver, an operator or an order)."""
+
+    by_kind: dict[str, dict[str, int]] = field(default_factory=_zero)
+    """Every result, by query kind and verdict (accessible exemptions and canaries included)."""
+    violations: int = 0
+    """Results that violate (accessible ordered names past due, overblocked names)."""
+    pending: int = 0
+    """Accessible ordered names not yet due."""
+    overdue: int = 0
+    """Accessible ordered names past due."""
+    names: set[str] = field(default_factory=set)
+    """Query names other than canaries (only kept for the run scope)."""
+
+    def add(self, result: Result, keep_name: bool = False) -> None:
+        self.by_kind[result.query.kind.value][result.verdict.value] += 1
+        if classify.violates(result):
+            self.violations += 1
+        if result.deadline is not None:
+            if result.deadline.status == "pending":
+                self.pending += 1
+            elif result.deadline.status == "overdue":
+                self.overdue += 1
+        if keep_name and result.query.kind is not QueryKind.CANARY:
+            self.names.add(result.query.name)
+
+    def counts_by_kind(self) -> dict[str, dict[str, int]]:
+        """As ``report.view.counts_by_kind``: accessible is left out for exemptions and canaries."""
+        out = {kind: dict(verdicts) for kind, verdicts in self.by_kind.items()}
+        for kind in (QueryKind.EXEMPTION.value, QueryKind.CANARY.value):
+            out[kind][Verdict.ACCESSIBLE.value] = 0
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """As ``classify.counts``."""
+        out = {v.value: 0 for v in Verdict}
+        for verdicts in self.counts_by_kind().values():
+            for verdict, n in verdicts.items():
+                out[verdict] += n
+        return out
+
+    def status(self) -> Status:
+        """As ``classify.rollup``."""
+        if self.violations:
+            return Status.NONCOMPLIANT
+        ordered = sum(self.by_kind[QueryKind.ORDERED.value].values())
+        inconclusive = sum(verdicts[Verdict.INCONCLUSIVE.value] for verdicts in self.by_kind.values())
+        if not ordered or inconclusive:
+            return Status.INCONCLUSIVE
+        return Status.COMPLIANT
+
+    def deadlines(self) -> dict[str, int]:
+        return {"pending": self.pending, "overdue": self.overdue}
+
+    def view(self) -> dict[str, Any]:
+        """``status``, ``counts``, ``counts_by_kind`` and ``deadlines`` as the report writes them."""
+        return {"status": self.status().value, "counts": self.counts(), "counts_by_kind": self.counts_by_kind(),
+                "deadlines": self.deadlines()}
+
+
+class Tally:
+    """Counters per scope, fed one result at a time."""
+
+    def __init__(self, operators: Mapping[str, str]) -> None:
+        self.operators = dict(operators)
+        """Subject resolver name -> its operator."""
+        self.run = Scope()
+        self.resolvers: dict[str, Scope] = {}
+        self.by_operator: dict[str, Scope] = {}
+        self.orders: dict[str, Scope] = {}
+        self.results = 0
+
+    @classmethod
+    def of(cls, results: Iterable[Result], operators: Mapping[str, str]) -> Tally:
+        tally = cls(operators)
+        for result in results:
+            tally.add(result)
+        return tally
+
+    def add(self, result: Result) -> None:
+        self.results += 1
+        self.run.add(result, keep_name=True)
+        self.resolvers.setdefault(result.resolver, Scope()).add(result)
+        operator = self.operators.get(result.resolver)
+        if operator is not None:
+            self.by_operator.setdefault(operator, Scope()).add(result)
+        for order_id in result.query.orders:
+            self.orders.setdefault(order_id, Scope()).add(result)
+
+    def remove(self, result: Result) -> None:
+        """Take back a result that is replaced (a verdict revised after the run)."""
+        self.results -= 1
+        for scope in self._scopes(result):
+            scope.by_kind[result.query.kind.value][result.verdict.value] -= 1
+            if classify.violates(result):
+                scope.violations -= 1
+            if result.deadline is not None and result.deadline.status in ("pending", "overdue"):
+                if result.deadline.status == "pending":
+                    scope.pending -= 1
+                else:
+                    scope.overdue -= 1
+
+    def _scopes(self, result: Result) -> list[Scope]:
+        scopes = [self.run, self.resolvers.setdefault(result.resolver, Scope())]
+        operator = self.operators.get(result.resolver)
+        if operator is not None:
+            scopes.append(self.by_operator.setdefault(operator, Scope()))
+        scopes += [self.orders.setdefault(o, Scope()) for o in result.query.orders]
+        return scopes
+
+    def scope(self, kind: str, name: str) -> Scope:
+        """The counters of ``kind`` (``resolver``, ``operator``, ``order``) ``name``; empty if none."""
+        table = {"resolver": self.resolvers, "operator": self.by_operator, "order": self.orders}[kind]
+        return table.get(name) or Scope()

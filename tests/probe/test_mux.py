@@ -1,0 +1,170 @@
+"""One shared UDP socket per resolver: IDs, question checks, late replies, full buffers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dns.message
+import dns.rcode
+import pytest
+
+from checker.models import Protocol, Resolver, Role
+from checker.probe.client import ProbeSettings, ask
+from checker.probe.message import make_query
+from checker.probe.mux import UdpMux, question_key
+from tests.fakedns import Packets, fake_dns, respond
+
+FAST = ProbeSettings(timeout=0.5, retries=1, backoff=0.01)
+
+
+def resolver(port: int) -> Resolver:
+    return Resolver(name="fake", operator="t", host="127.0.0.1", port=port, protocol=Protocol.UDP, role=Role.SUBJECT)
+
+
+def address_of(name: str) -> str:
+    """A distinct address per name, so a mix-up shows."""
+    n = int(name.split(".", maxsplit=1)[0][1:])
+    return f"198.51.{n // 256}.{n % 256}"
+
+
+def per_name(q: dns.message.Message, transport: str) -> dns.message.Message:
+    return respond(q, a=[address_of(str(q.question[0].name))])
+
+
+async def ask_many(port: int, names: list[str], handler_settings: ProbeSettings = FAST) -> tuple[list[Any], UdpMux]:
+    mux = UdpMux("127.0.0.1", port)
+    mux.open()
+    try:
+        results = await asyncio.gather(*(ask(resolver(port), n, "A", handler_settings, mux=mux) for n in names))
+    finally:
+        mux.close()
+    return results, mux
+
+
+def test_question_key_lowercases_the_name_and_keeps_type_and_class() -> None:
+    upper = make_query("WwW.Site.TEST", "AAAA").to_wire()
+    lower = make_query("www.site.test", "AAAA").to_wire()
+    assert question_key(upper) == question_key(lower)
+    assert question_key(lower) != question_key(make_query("www.site.test", "A").to_wire())
+    assert question_key(b"\x00" * 11) is None
+    assert question_key(b"\x00\x01\x00\x00\x00\x02" + b"\x00" * 6) is None  # two questions
+
+
+def test_five_hundred_questions_in_flight_on_one_socket_each_get_their_own_answer() -> None:
+    names = [f"n{i}.test" for i in range(500)]
+    with fake_dns(per_name) as server:
+        # The threaded fake server may drop part of a 500-query burst itself: retries cover that.
+        results, mux = asyncio.run(ask_many(server.port, names, ProbeSettings(timeout=1.0, retries=4, backoff=0.05)))
+    for name, obs in zip(names, results, strict=True):
+        assert obs.error is None, (name, obs.error)
+        assert [str(a) for a in obs.addresses] == [address_of(name)]
+    assert mux.stats.sent >= 500 and mux.stats.accepted == 500
+    assert mux.stats.rejected == mux.stats.dropped == 0
+    assert mux.stats.rcvbuf >= 200_000 and mux.stats.window >= 16
+
+
+def test_a_reply_to_another_question_with_our_id_is_rejected_and_the_real_one_accepted() -> None:
+    def handler(q: dns.message.Message, transport: str) -> Packets:
+        wrong = dns.message.make_query("other.test", "A")
+        wrong.id = q.id
+        forged = respond(wrong, a=["203.0.113.66"])
+        return Packets([forged.to_wire(), respond(q, a=["198.51.100.1"]).to_wire()])
+
+    with fake_dns(handler) as server:
+        results, mux = asyncio.run(ask_many(server.port, ["n1.test"]))
+    assert [str(a) for a in results[0].addresses] == ["198.51.100.1"]
+    assert results[0].rejected == 1 and mux.stats.rejected == 1
+
+
+def test_garbage_with_our_id_is_rejected_then_timeout_is_never_a_block() -> None:
+    def handler(q: dns.message.Message, transport: str) -> bytes:
+        return struct.pack("!H", q.id) + b"\x81\x80" + b"\xff" * 30
+
+    with fake_dns(handler) as server:
+        results, mux = asyncio.run(ask_many(server.port, ["n1.test"], ProbeSettings(timeout=0.2, retries=1)))
+    assert results[0].error == "timeout" and results[0].rcode is None
+    assert results[0].rejected == 2 and mux.stats.rejected == 2
+
+
+def test_a_late_reply_after_the_timeout_is_stray_and_its_id_is_not_reused() -> None:
+    seen_ids: list[int] = []
+    lock = threading.Lock()
+
+    def slow_first(q: dns.message.Message, transport: str) -> dns.message.Message:
+        with lock:
+            seen_ids.append(q.id)
+            first = len(seen_ids) == 1
+        if first:
+            time.sleep(0.4)  # answers after the first attempt gave up
+        return respond(q, a=["198.51.100.1"])
+
+    with fake_dns(slow_first) as server:
+        results, mux = asyncio.run(ask_many(server.port, ["n1.test"], ProbeSettings(timeout=0.2, retries=2,
+                                                                                      backoff=0.3)))
+    assert results[0].error is None and results[0].attempts == 2
+    assert len(seen_ids) == 2 and seen_ids[0] != seen_ids[1]
+    assert mux.stats.stray == 1  # the first attempt's answer, arriving while the retry waited
+
+
+def test_ids_rest_after_use() -> None:
+    async def run() -> set[int]:
+        mux = UdpMux("127.0.0.1", 9, quarantine=60)
+        ids = set()
+        for _ in range(2000):
+            qid = mux._free_id()
+            assert qid not in ids
+            ids.add(qid)
+            mux._rest(qid)
+        return ids
+
+    assert len(asyncio.run(run())) == 2000
+
+
+def test_a_full_receive_buffer_is_counted_and_its_answers_are_timeouts_not_blocks() -> None:
+    """The loop is blocked while the server answers a burst into a tiny buffer: the kernel drops
+    most answers, the mux reads the kernel's drop count, and the questions end as timeouts."""
+
+    async def run(port: int) -> tuple[list[tuple[bytes | None, str | None]], UdpMux]:
+        mux = UdpMux("127.0.0.1", port, rcvbuf=4096)
+        mux.open()
+        wires = [make_query(f"n{i}.test", "A").to_wire() for i in range(200)]
+        accept: Callable[[bytes], object] = lambda data: data  # noqa: E731
+        tasks = [asyncio.ensure_future(mux.exchange(w, 0.6, accept)) for w in wires]
+        await asyncio.sleep(0.05)  # every query sent
+        time.sleep(0.4)  # the loop does not read: answers pile up in the kernel and overflow
+        replies = await asyncio.gather(*tasks)
+        mux.close()
+        return [(r.wire, r.error) for r in replies], mux
+
+    with fake_dns(per_name) as server:
+        replies, mux = asyncio.run(run(server.port))
+    lost = [r for r in replies if r[0] is None]
+    if mux.stats.window >= 200:
+        pytest.skip("the kernel granted a buffer too large to overflow here")
+    assert lost and all(error == "timeout" for _, error in lost)
+    assert mux.stats.dropped >= 1
+    assert mux.stats.accepted + len(lost) == 200
+
+
+def test_nobody_listening_fails_fast_with_a_network_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    results, _ = asyncio.run(ask_many(port, ["n1.test"], ProbeSettings(timeout=2.0, retries=0)))
+    assert results[0].error is not None and results[0].error.startswith("network_error")
+    assert time.monotonic() - start < 1.5
+
+
+def test_nxdomain_through_the_mux_keeps_the_raw_bytes() -> None:
+    with fake_dns(lambda q, t: respond(q, rcode=dns.rcode.NXDOMAIN, soa=True)) as server:
+        results, _ = asyncio.run(ask_many(server.port, ["n1.test"]))
+    obs = results[0]
+    assert obs.rcode == "NXDOMAIN" and obs.wire is not None
+    assert dns.message.from_wire(obs.wire).rcode() == dns.rcode.NXDOMAIN
