@@ -24,6 +24,7 @@ The result for a name is the worst of A and AAAA. For exemptions and canaries a 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -309,14 +310,22 @@ def classify(
     assert worst.verdict is not None
     detail = "; ".join(o.detail for o in outcomes if o.detail) or worst.detail
     verdict, method, reason = worst.verdict, worst.method, worst.reason
-    if health.healthy_after is False and verdict in (Verdict.BLOCKED, Verdict.OVERBLOCKED):
-        verdict, method, reason = Verdict.INCONCLUSIVE, None, Reason.RESOLVER_UNHEALTHY
-        detail = f"resolver failed its canary after the run, so its block answers are not trusted; {detail}"
     if verdict not in (Verdict.BLOCKED, Verdict.OVERBLOCKED):
         method = None
     if verdict not in (Verdict.INCONCLUSIVE, Verdict.DEAD):
         reason = None
-    return Result(query, resolver, verdict, method, reason, detail, tuple(observations))
+    result = Result(query, resolver, verdict, method, reason, detail, tuple(observations))
+    return distrust(result, "after the run") if health.healthy_after is False else result
+
+
+def distrust(result: Result, when: str) -> Result:
+    """A block answer from a resolver that failed its canary check ``when`` is not trusted:
+    ``blocked`` and ``overblocked`` become ``inconclusive/resolver_unhealthy``; others stand."""
+    if result.verdict not in (Verdict.BLOCKED, Verdict.OVERBLOCKED):
+        return result
+    detail = f"resolver failed its canary {when}, so its block answers are not trusted; {result.detail}"
+    return dataclasses.replace(result, verdict=Verdict.INCONCLUSIVE, method=None, reason=Reason.RESOLVER_UNHEALTHY,
+                               detail=detail)
 
 
 # --------------------------------------------------------------------------- health

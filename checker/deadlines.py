@@ -143,9 +143,11 @@ def judge(result: Result, due: Due | None, history: Verdicts, now: dt.datetime) 
 
 
 def assess(results: Iterable[Result], orders: OrderSet, on: dt.date, now: dt.datetime,
-           history: Mapping[tuple[str, str], Verdicts]) -> list[Result]:
-    """Every result with its deadline judged; ``history`` is keyed by (resolver, query name)."""
-    table = dues(orders, on)
+           history: Mapping[tuple[str, str], Verdicts], table: Mapping[str, Due] | None = None) -> list[Result]:
+    """Every result with its deadline judged; ``history`` is keyed by (resolver, query name).
+
+    ``table`` is ``dues(orders, on)`` when the caller already has it (a run judging batch after batch)."""
+    table = dues(orders, on) if table is None else table
     out = []
     for result in results:
         past = list(history.get((result.resolver, result.query.name), ()))

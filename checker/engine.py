@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import resource
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from checker.models import Observation, Protocol, Resolver
@@ -77,87 +79,129 @@ class Pacer:
 
 
 class Engine:
-    """Asks questions of a fixed set of resolvers; one pacer per resolver for the whole run."""
+    """Asks questions of a fixed set of resolvers; one pacer per resolver for the whole run.
+
+    Use it as ``async with Engine(...) as engine``: for the length of the block every UDP
+    resolver has one shared socket (``UdpMux``) and every DoH server one HTTP client.
+    """
 
     def __init__(self, resolvers: Sequence[Resolver], settings: ProbeSettings,
                  observer: Observer | None = None, *, shared_udp: bool = True) -> None:
         self.settings = settings
         self.observer = observer
+        self.resolvers = tuple(resolvers)
         self._pacers = {r.name: Pacer(r.qps) for r in resolvers}
+        self._limits: dict[str, asyncio.Semaphore] = {}
         self._budget = socket_budget()
+        self._sockets: asyncio.Semaphore | None = None
         self.shared_udp = shared_udp
-        self.stats: dict[tuple[str, int], MuxStats] = {}
-        """What each resolver's shared UDP socket saw in the last phase that used it."""
+        self.muxes: dict[str, UdpMux] = {}
+        """The shared UDP socket of each UDP resolver, while the engine is open."""
+        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def observe(
-        self, phase: str, work: Sequence[tuple[Resolver, str, str]],
-        prior: Mapping[PhaseKey, Observation] | None = None, sink: Sink | None = None,
-    ) -> dict[Key, Observation]:
-        """Ask each (resolver, name, type) once (with retries); return every observation.
-
-        Questions answered in ``prior`` (a resumed run) are not asked again; every new
-        observation goes to ``sink`` as soon as it is made.
-
-        Each resolver gets ``concurrency`` workers taking questions from its own list, so at
-        most that many of its questions are in flight; all workers share the socket budget.
-        If anything fails, the task group cancels every other worker.
-        """
-        results: dict[Key, Observation] = {}
-        total = len(work)
-        done = 0
-        sockets = asyncio.Semaphore(self._budget)
-        if self.observer:
-            self.observer(ProgressEvent(phase, 0, total))
-        by_resolver: dict[str, tuple[Resolver, list[tuple[str, str]]]] = {}
-        for resolver, qname, qtype in work:
-            known = prior.get((phase, resolver.name, qname, qtype)) if prior else None
-            if known is not None:
-                results[(resolver.name, qname, qtype)] = known
-                done += 1
-                continue
-            by_resolver.setdefault(resolver.name, (resolver, []))[1].append((qname, qtype))
-
-        muxes: dict[str, UdpMux] = {}
-
-        async def worker(resolver: Resolver, questions: Iterator[tuple[str, str]]) -> None:
-            nonlocal done
-            pacer = self._pacers[resolver.name]
-            mux = muxes.get(resolver.name)
-            for qname, qtype in questions:
-                if mux is not None:  # shares one socket: no socket of its own to budget
-                    observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick, mux=mux)
-                else:
-                    async with sockets:
-                        observation = await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
-                results[(resolver.name, qname, qtype)] = observation
-                if sink is not None:
-                    sink(phase, observation)
-                done += 1
-                if self.observer:
-                    self.observer(ProgressEvent(phase, done, total))
-
-        for resolver, _ in by_resolver.values():
-            if resolver.protocol is Protocol.UDP and self.shared_udp:
+    async def __aenter__(self) -> Engine:
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(https.clients())
+        stack.callback(self._close_muxes)
+        self._stack = stack
+        self._sockets = asyncio.Semaphore(self._budget)
+        self._limits = {r.name: asyncio.Semaphore(r.concurrency) for r in self.resolvers}
+        for resolver in self.resolvers:
+            if resolver.protocol is Protocol.UDP and self.shared_udp and resolver.name not in self.muxes:
                 mux = UdpMux(resolver.host, resolver.port)
                 try:
                     mux.open()
                 except OSError:
                     continue  # ask() opens a socket a question and reports the error on each
-                muxes[resolver.name] = mux
-        try:
-            await self._run(by_resolver, worker)
-        finally:
-            for mux in muxes.values():
-                self.stats[mux.host, mux.port] = mux.stats
-                mux.close()
+                self.muxes[resolver.name] = mux
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    def _close_muxes(self) -> None:
+        for mux in self.muxes.values():
+            mux.close()
+        self.muxes.clear()
+
+    def stats(self) -> dict[str, MuxStats]:
+        """What each resolver's shared UDP socket has seen so far."""
+        return {name: mux.stats for name, mux in self.muxes.items()}
+
+    async def stream(
+        self, phase: str, questions: Iterable[tuple[Resolver, str, str]], receive: Callable[[Observation], None],
+        *, prior: Mapping[PhaseKey, Observation] | None = None, sink: Sink | None = None, total: int | None = None,
+    ) -> None:
+        """Ask every (resolver, name, type) of ``questions`` once (with retries), in order as far as
+        each resolver's ``concurrency`` allows, and hand each observation to ``receive`` as it is made.
+
+        ``questions`` is consumed lazily, so it may be a generator over millions of names: at any
+        time only the questions in flight are held. Questions answered in ``prior`` (a resumed run)
+        are not asked again (``receive`` still gets them); every new observation goes to ``sink``
+        first. If anything fails, every other question is cancelled.
+        """
+        if self._stack is None:
+            async with self:
+                await self.stream(phase, questions, receive, prior=prior, sink=sink, total=total)
+            return
+        assert self._sockets is not None
+        sockets = self._sockets
+        pending = iter(questions)
+        done = 0
+        if self.observer:
+            self.observer(ProgressEvent(phase, 0, total or 0))
+
+        async def worker() -> None:
+            nonlocal done
+            for resolver, qname, qtype in pending:
+                known = prior.get((phase, resolver.name, qname, qtype)) if prior else None
+                if known is None:
+                    known = await self._ask(resolver, qname, qtype, sockets)
+                    if sink is not None:
+                        sink(phase, known)
+                receive(known)
+                done += 1
+                if self.observer:
+                    self.observer(ProgressEvent(phase, done, total or done))
+
+        workers = min(sum(r.concurrency for r in self.resolvers), self._budget + len(self.muxes) * 4096)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(workers, total if total is not None else workers))):
+                group.create_task(worker())
+
+    async def _ask(self, resolver: Resolver, qname: str, qtype: str, sockets: asyncio.Semaphore) -> Observation:
+        limit = self._limits.get(resolver.name)
+        if limit is None:
+            limit = self._limits[resolver.name] = asyncio.Semaphore(resolver.concurrency)
+        pacer = self._pacers.setdefault(resolver.name, Pacer(resolver.qps))
+        async with limit:
+            mux = self.muxes.get(resolver.name)
+            if mux is not None:  # shares one socket: no socket of its own to budget
+                return await ask(resolver, qname, qtype, self.settings, pace=pacer.tick, mux=mux)
+            async with sockets:
+                return await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
+
+    async def observe(
+        self, phase: str, work: Sequence[tuple[Resolver, str, str]],
+        prior: Mapping[PhaseKey, Observation] | None = None, sink: Sink | None = None,
+    ) -> dict[Key, Observation]:
+        """Ask each (resolver, name, type) once (with retries); return every observation by key."""
+        results: dict[Key, Observation] = {}
+
+        def keep(observation: Observation) -> None:
+            results[(observation.resolver, observation.qname, observation.qtype)] = observation
+
+        await self.stream(phase, interleave(work), keep, prior=prior, sink=sink, total=len(work))
         return results
 
-    async def _run(
-        self, by_resolver: Mapping[str, tuple[Resolver, list[tuple[str, str]]]],
-        worker: Callable[[Resolver, Iterator[tuple[str, str]]], Coroutine[None, None, None]],
-    ) -> None:
-        async with https.clients(), asyncio.TaskGroup() as group:  # DoH: one client per server, closed after
-            for resolver, questions in by_resolver.values():
-                shared = iter(questions)
-                for _ in range(min(resolver.concurrency, len(questions))):
-                    group.create_task(worker(resolver, shared))
+
+def interleave(work: Sequence[tuple[Resolver, str, str]]) -> Iterator[tuple[Resolver, str, str]]:
+    """The questions one resolver at a time in turn, so that a resolver waiting for a free slot
+    never holds back the questions of the others."""
+    by_resolver: dict[str, list[tuple[Resolver, str, str]]] = {}
+    for item in work:
+        by_resolver.setdefault(item[0].name, []).append(item)
+    for row in itertools.zip_longest(*by_resolver.values()):
+        yield from (item for item in row if item is not None)
