@@ -155,3 +155,100 @@ def test_resolver_that_breaks_mid_run_loses_its_blocks() -> None:
     found = verdicts(run)
     assert found["site.test"] == ("inconclusive", "resolver_unhealthy")
     assert found["ok.test"] == ("accessible", None)
+
+
+class Gathering:
+    """An Output that keeps what it is handed, in order."""
+
+    def __init__(self) -> None:
+        self.results: list[object] = []
+        self.controls: list[object] = []
+
+    def result(self, result: object) -> None:
+        self.results.append(result)
+
+    def control(self, observation: object) -> None:
+        self.controls.append(observation)
+
+
+def many_names_order(count: int) -> Order:
+    return Order(
+        id="o", title="t", authority="a", jurisdiction="US", order_type=OrderType.OTHER,
+        issued=dt.date(2026, 1, 1), verification=Verification.UNVERIFIED, valid_from=dt.date(2026, 1, 1),
+        valid_until=None, path="o.yaml",
+        targets=tuple(Target(TargetKind.DOMAIN, f"n{i:03d}.site.test") for i in range(count)),
+    )
+
+
+def wide_zone(q: dns.message.Message, transport: str) -> dns.message.Message:
+    name = str(q.question[0].name).rstrip(".")
+    if name.endswith(".site.test"):
+        return respond(q, a=["198.51.100.9"], aaaa=["2001:db8::9"])
+    return authoritative(q, transport)
+
+
+def test_streamed_results_come_in_batches_and_a_failed_recheck_distrusts_only_its_batch() -> None:
+    """40 names, a re-check every 10: the subject fails exactly its second re-check. The blocks of
+    the second batch are distrusted; the batches before and after it stand."""
+    lock = threading.Lock()
+    state = {"canaries": 0}
+
+    def flaky(q: dns.message.Message, transport: str) -> dns.message.Message | None:
+        name = str(q.question[0].name).rstrip(".")
+        if name == "canary.test" and q.question[0].rdtype == 1:
+            with lock:
+                state["canaries"] += 1
+                if state["canaries"] == 3:  # health, re-check 1, then re-check 2 fails
+                    return None
+        if name.endswith(".site.test"):
+            return respond(q, rcode=dns.rcode.NXDOMAIN)
+        return authoritative(q, transport)
+
+    out = Gathering()
+    settings = AuditSettings(probe=ProbeSettings(timeout=0.2, retries=0, backoff=0.01),
+                             random_label=lambda: "nx-probe", recheck_every=10)
+    with fake_dns(flaky) as s, fake_dns(wide_zone) as c:
+        resolvers = ResolverSet(
+            resolvers=(
+                Resolver("isp", "ISP", "127.0.0.1", s.port, Protocol.UDP, Role.SUBJECT, concurrency=1),
+                Resolver("ctl", "Control", "127.0.0.1", c.port, Protocol.UDP, Role.CONTROL, concurrency=1),
+            ),
+            canaries=("canary.test",),
+        )
+        run = asyncio.run(audit(merge([many_names_order(40)], dt.date(2026, 6, 1)), resolvers, settings,
+                                output=out))
+    assert run.results == () and run.controls == ()
+    results = out.results
+    ordered = [r for r in results if r.query.kind.value == "ordered"]  # type: ignore[attr-defined]
+    assert len(ordered) == 40 and len({r.query.name for r in ordered}) == 40  # type: ignore[attr-defined]
+    distrusted = [r for r in ordered if r.verdict is Verdict.INCONCLUSIVE]  # type: ignore[attr-defined]
+    assert 5 <= len(distrusted) <= 15, len(distrusted)  # one batch, about recheck_every names
+    assert all(r.reason is Reason.RESOLVER_UNHEALTHY for r in distrusted)  # type: ignore[attr-defined]
+    assert sum(1 for r in ordered if r.verdict is Verdict.BLOCKED) == 40 - len(distrusted)  # type: ignore[attr-defined]
+    assert run.settings["rechecks"] >= 4
+    health = {h.resolver: h for h in run.health}["isp"]
+    assert health.healthy_after is True and "canary failed at re-check 2" in health.detail
+    assert len(out.controls) == 2 + 2 * 40 + 1  # health canary A/AAAA + names A/AAAA + nx probe
+
+
+def test_results_are_the_same_streamed_or_kept() -> None:
+    settings = AuditSettings(probe=ProbeSettings(timeout=0.2, retries=0, backoff=0.01),
+                             random_label=lambda: "nx-probe", recheck_every=7)
+    with fake_dns(blocking) as s, fake_dns(wide_zone) as c:
+        resolvers = ResolverSet(
+            resolvers=(
+                Resolver("isp", "ISP", "127.0.0.1", s.port, Protocol.UDP, Role.SUBJECT),
+                Resolver("ctl", "Control", "127.0.0.1", c.port, Protocol.UDP, Role.CONTROL),
+            ),
+            canaries=("canary.test",),
+        )
+        orders = merge([many_names_order(30)], dt.date(2026, 6, 1))
+        kept = asyncio.run(audit(orders, resolvers, settings))
+        out = Gathering()
+        asyncio.run(audit(orders, resolvers, settings, output=out))
+
+    def key(r: object) -> tuple[str, str, str | None]:
+        return (r.query.name, r.verdict.value, r.reason.value if r.reason else None)  # type: ignore[attr-defined]
+
+    assert sorted(map(key, kept.results)) == sorted(map(key, out.results))
+    assert len(kept.controls) == len(out.controls)
