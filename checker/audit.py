@@ -271,6 +271,7 @@ class _Judge:
         self.health = health
         self.out = out
         self.held: list[Result] = []
+        self.held_controls: list[Observation] = []
 
     @property
     def pending(self) -> int:
@@ -284,7 +285,7 @@ class _Judge:
                 if observation.qtype in by_type:
                     by_type[observation.qtype].append(observation)
                 if query.kind is not QueryKind.CANARY:
-                    self.out.control(observation)
+                    self.held_controls.append(observation)
             else:
                 mine.setdefault(observation.resolver, []).append(observation)
         view = classify.NameView({t: classify.control_view(items) for t, items in by_type.items()})
@@ -293,9 +294,10 @@ class _Judge:
             self.held.append(classify.classify(query, subject.name, tuple(own), view, self.signals[subject.name],
                                                self.health[subject.name]))
 
-    def take(self) -> list[Result]:
+    def take(self) -> tuple[list[Result], list[Observation]]:
         held, self.held = self.held, []
-        return held
+        controls, self.held_controls = self.held_controls, []
+        return held, controls
 
 
 class _Batches:
@@ -321,18 +323,24 @@ class _Batches:
         self._previous: asyncio.Task[None] | None = None
         self._table: dict[str, deadlines.Due] | None = None
 
-    def close(self, batch: list[Result]) -> None:
-        """Start the re-check for ``batch`` and release it (after earlier batches) once it is done."""
+    def close(self, taken: tuple[list[Result], list[Observation]]) -> None:
+        """Start the re-check for a batch and release it (after earlier batches) once it is done:
+        its results first, then the control answers they rest on."""
+        batch, controls = taken
         if not batch:
+            for observation in controls:
+                self.out.control(observation)
             return
         recheck = self.settings.recheck and bool(self.checked) and bool(self.usable)
         number = 0
         if recheck:
             self.count += 1
             number = self.count
-        self._previous = asyncio.get_running_loop().create_task(self._release(batch, number, self._previous))
+        self._previous = asyncio.get_running_loop().create_task(
+            self._release(batch, controls, number, self._previous))
 
-    async def _release(self, batch: list[Result], number: int, previous: asyncio.Task[None] | None) -> None:
+    async def _release(self, batch: list[Result], controls: list[Observation], number: int,
+                       previous: asyncio.Task[None] | None) -> None:
         distrusted: set[str] = set()
         if number:
             phase = "recheck" if number == 1 else f"recheck-{number}"
@@ -356,6 +364,8 @@ class _Batches:
             self._table = deadlines.dues(self.orders, judged_at.date())
         for result in deadlines.assess(results, self.orders, judged_at.date(), judged_at, self.history, self._table):
             self.out.result(result)
+        for observation in controls:
+            self.out.control(observation)
 
     async def finish(self) -> None:
         if self._previous is not None:

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import stat
 import sys
@@ -40,7 +42,7 @@ from checker.export import (
 )
 from checker.fingerprints import load_fingerprints
 from checker.history import diff, timelines, verdict_history
-from checker.models import OrderType, ResolverSet, Run, Source, Status, Verification
+from checker.models import OrderType, ResolverSet, Result, Run, Source, Status, Verification
 from checker.orders.fetch import fetch
 from checker.orders.importers import FORMATS as IMPORT_FORMATS
 from checker.orders.importers import ImportMeta, import_file, parse_options
@@ -63,6 +65,7 @@ from checker.report import (
     view_model,
 )
 from checker.report.present import parse_time
+from checker.report.stream import Evidence, ReportOutput
 from checker.resolvers import load_resolvers, system_resolvers
 from checker.store import ResultRow, RunRow, Store, open_store
 from checker.store.recorder import Recorder
@@ -268,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--fingerprints", action="append", type=Path, default=[], metavar="FILE",
                           help="block-page fingerprints (blockaudit/fingerprints/1) to add to the bundled "
                                "ones; repeatable")
+    check.add_argument("--evidence", choices=[e.value for e in Evidence], default=Evidence.FULL.value,
+                       help="raw response bytes to keep in the reports: full (every answer, the default), "
+                            "failures (only for results not in their good state and their control answers), "
+                            "none (parsed answers only)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
 
     import_cmd = commands.add_parser(
@@ -421,20 +428,22 @@ class _Progress:
         self.stream.flush()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
     """Write a file whole or not at all: a temp file beside it, then a rename.
 
-    A symlink is kept and the file it points to is replaced; a path that is not a regular file
-    (``/dev/stdout``, a FIFO) is written to directly, never replaced. A new file gets the mode
-    the umask allows; an existing file keeps its mode.
+    ``data`` is the bytes, or a function that writes them to the open file (a report too large
+    to hold). A symlink is kept and the file it points to is replaced; a path that is not a
+    regular file (``/dev/stdout``, a FIFO) is written to directly, never replaced. A new file
+    gets the mode the umask allows; an existing file keeps its mode.
     """
+    write: Callable[[BinaryIO], object] = data if callable(data) else (lambda handle: handle.write(data))
     try:
         existing: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
         existing = None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         with open(path, "wb") as handle:
-            handle.write(data)
+            write(handle)
         return
     target = Path(os.path.realpath(path))
     if existing is not None:
@@ -446,7 +455,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
@@ -483,7 +492,10 @@ def _check_report_paths(specs: Sequence[ReportSpec], templates: Path | None) -> 
 
 def exit_status(run: Run) -> ExitStatus:
     """The exit status a run earns."""
-    status = classify.rollup(run.results)
+    return _exit_for(classify.rollup(run.results))
+
+
+def _exit_for(status: Status) -> ExitStatus:
     if status is Status.NONCOMPLIANT:
         return ExitStatus.VIOLATION
     if status is Status.INCONCLUSIVE:
@@ -521,7 +533,7 @@ def _inputs(args: argparse.Namespace, files: Sequence[Path], nx_label: str) -> d
                      "date": args.date.isoformat() if args.date else None,
                      "now": args.now.isoformat() if args.now else None, "nx_label": nx_label,
                      "http": args.http, "http_ca": str(args.http_ca.resolve()) if args.http_ca else None,
-                     "http_timeout": args.http_timeout,
+                     "http_timeout": args.http_timeout, "evidence": args.evidence,
                      "fingerprints": [{"path": str(f.resolve()), "sha256": _file_sha256(f)}
                                       for f in args.fingerprints]},
     }
@@ -552,6 +564,7 @@ def _resume(args: argparse.Namespace, store: Store) -> tuple[RunRow, list[Path]]
     args.http = settings.get("http", False)
     args.http_ca = Path(settings["http_ca"]) if settings.get("http_ca") else None
     args.http_timeout = settings.get("http_timeout", args.http_timeout)
+    args.evidence = settings.get("evidence", args.evidence)
     args.fingerprints = []
     for item in settings.get("fingerprints", []):
         path = Path(item["path"])
@@ -616,29 +629,44 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
         history = verdict_history(store.history(names), exclude_run=settings.run_id)
         recorder = Recorder(store, settings.run_id)
     observer = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    clock_now = settings.clock
+
+    def store_result(item: Result) -> None:
+        assert recorder is not None
+        recorder.result(ResultRow(
+            settings.run_id or "", item.resolver, item.query.name, item.query.domain, item.query.kind.value,
+            item.verdict.value, item.method.value if item.method else None,
+            item.reason.value if item.reason else None,
+            min((o.started_at for o in item.observations), default=clock_now())))
+
+    output = ReportOutput({r.name: r.operator for r in resolvers.subjects}, Evidence(args.evidence),
+                          on_result=store_result if recorder is not None else None)
     try:
-        run = asyncio.run(audit(orders, resolvers, settings, observer, prior, recorder, history))
-    except BaseException:
+        try:
+            run = asyncio.run(audit(orders, resolvers, settings, observer, prior, recorder, history, output))
+        except BaseException:
+            if store is not None and recorder is not None:
+                recorder.flush()
+                store.mark_incomplete(settings.run_id)
+                sys.stderr.write(f"blockaudit: run {settings.run_id} kept as incomplete; "
+                                 f"finish it with: blockaudit check --resume {settings.run_id}\n")
+            raise
+        view = output.view(run)
         if store is not None and recorder is not None:
             recorder.flush()
-            store.mark_incomplete(settings.run_id)
-            sys.stderr.write(f"blockaudit: run {settings.run_id} kept as incomplete; "
-                             f"finish it with: blockaudit check --resume {settings.run_id}\n")
-        raise
-    view = view_model(run)
-    if store is not None and recorder is not None:
-        recorder.flush()
-        store.finish_run(run.id, run.finished_at, view, [
-            ResultRow(run.id, r.resolver, r.query.name, r.query.domain, r.query.kind.value, r.verdict.value,
-                      r.method.value if r.method else None, r.reason.value if r.reason else None,
-                      min((o.started_at for o in r.observations), default=run.finished_at))
-            for r in run.results
-        ])
-        store.close()
-    _write_reports(specs, view, args.templates)
+            store.finish_run(run.id, run.finished_at, view)
+            store.close()
+        spooled = None
+        if specs:
+            json_file = output.spool.folder / "report.json"
+            with json_file.open("wb") as handle:
+                spooled = (json_file, output.write_json(run, handle))
+        _write_reports(specs, view, args.templates, spooled=spooled)
+    finally:
+        output.close()
     if not args.quiet:
         sys.stderr.write(summary(view, args.templates))
-    return exit_status(run)
+    return _exit_for(Status(view["summary"]["status"]))
 
 
 def _rendered_at(view: dict[str, Any]) -> dt.datetime:
@@ -653,15 +681,28 @@ def _rendered_at(view: dict[str, Any]) -> dt.datetime:
 
 
 def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates: Path | None,
-                   source: str | None = None) -> None:
-    """Render every report first, then write them: a render error leaves every file untouched."""
-    text = source if source is not None else json_text(view)
-    options = RenderOptions(rendered_at=_rendered_at(view), source_sha256=sha256(text), templates=templates)
-    rendered = [(spec, text.encode("utf-8") if spec.format is Format.JSON and source is not None
-                 else render(spec.format, view, options)) for spec in specs]
+                   source: str | None = None, spooled: tuple[Path, str] | None = None) -> None:
+    """Render every report first, then write them: a render error leaves every file untouched.
+
+    ``spooled`` is a JSON report already written to a file, with its SHA-256 (a streamed run):
+    JSON reports are copied from it, and ``view`` serves only the other formats.
+    """
+    text = source if source is not None else json_text(view) if spooled is None else ""
+    digest = spooled[1] if spooled is not None else sha256(text)
+    options = RenderOptions(rendered_at=_rendered_at(view), source_sha256=digest, templates=templates)
+    rendered: list[tuple[ReportSpec, bytes | Callable[[BinaryIO], object]]] = []
+    for spec in specs:
+        if spec.format is Format.JSON and spooled is not None:
+            rendered.append((spec, functools.partial(_copy_file, spooled[0])))
+        elif spec.format is Format.JSON and source is not None:
+            rendered.append((spec, text.encode("utf-8")))
+        else:
+            rendered.append((spec, render(spec.format, view, options)))
     for spec, data in rendered:
         if spec.path != "-":
             write_atomic(Path(spec.path), data)
+        elif callable(data):
+            data(sys.stdout.buffer)
         elif spec.format is Format.GITHUB:
             sys.stdout.write(github_annotations(view))
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -671,6 +712,11 @@ def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates:
         else:
             sys.stdout.buffer.write(data)
     sys.stdout.flush()
+
+
+def _copy_file(source: Path, handle: BinaryIO) -> None:
+    with source.open("rb") as src:
+        shutil.copyfileobj(src, handle, 1 << 20)
 
 
 def _render_specs(args: argparse.Namespace) -> list[ReportSpec]:

@@ -205,18 +205,37 @@ class Store:
                 rows,
             )
 
-    def finish_run(self, run_id: str, finished_at: dt.datetime, report: dict[str, Any],
-                   results: Iterable[ResultRow]) -> None:
-        """Store the verdicts and the JSON report, and mark the run complete, in one transaction."""
-        rows = [(r.run_id, r.resolver, r.query_name, r.domain, r.kind, r.verdict, r.method, r.reason,
-                 codec.time_text(r.observed_at)) for r in results]
+    def add_results(self, rows: Iterable[ResultRow]) -> None:
+        """Store verdicts as they are judged (a streamed run); a verdict stored again replaces the old."""
+        data = [(r.run_id, r.resolver, r.query_name, r.domain, r.kind, r.verdict, r.method, r.reason,
+                 codec.time_text(r.observed_at)) for r in rows]
+        if not data:
+            return
         with self._transaction(write=True) as cursor:
-            cursor.execute(self._sql("DELETE FROM results WHERE run_id = ?"), (run_id,))
+            cursor.executemany(
+                self._sql("DELETE FROM results WHERE run_id = ? AND resolver = ? AND query_name = ?"),
+                [(d[0], d[1], d[2]) for d in data],
+            )
             cursor.executemany(
                 self._sql("INSERT INTO results (run_id, resolver, query_name, domain, kind, verdict, method, "
                           "reason, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                rows,
+                data,
             )
+
+    def finish_run(self, run_id: str, finished_at: dt.datetime, report: dict[str, Any],
+                   results: Iterable[ResultRow] | None = None) -> None:
+        """Mark the run complete with its report (and its verdicts, when given rather than streamed
+        with ``add_results``), in one transaction."""
+        with self._transaction(write=True) as cursor:
+            if results is not None:
+                rows = ((r.run_id, r.resolver, r.query_name, r.domain, r.kind, r.verdict, r.method, r.reason,
+                         codec.time_text(r.observed_at)) for r in results)
+                cursor.execute(self._sql("DELETE FROM results WHERE run_id = ?"), (run_id,))
+                cursor.executemany(
+                    self._sql("INSERT INTO results (run_id, resolver, query_name, domain, kind, verdict, method, "
+                              "reason, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    rows,
+                )
             cursor.execute(
                 self._sql("UPDATE runs SET finished_at = ?, status = 'complete', summary_status = ?, report = ? "
                           "WHERE id = ?"),

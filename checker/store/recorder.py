@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from checker.models import Observation
-from checker.store.base import Store
+from checker.store.base import ResultRow, Store
 
 BATCH = 200
 """Observations per transaction at most."""
@@ -26,6 +26,7 @@ class Recorder:
         self.batch = batch
         self.interval = interval
         self._pending: list[tuple[str, Observation]] = []
+        self._results: list[ResultRow] = []
         self._last = time.monotonic()
         self.written = 0
 
@@ -34,10 +35,19 @@ class Recorder:
         if len(self._pending) >= self.batch or time.monotonic() - self._last >= self.interval:
             self.flush()
 
+    def result(self, row: ResultRow) -> None:
+        """Buffer one verdict; verdicts are committed with the observations they rest on (those first)."""
+        self._results.append(row)
+        if len(self._results) >= self.batch or time.monotonic() - self._last >= self.interval:
+            self.flush()
+
     def flush(self) -> None:
         """Commit everything buffered."""
         if self._pending:
             self.store.add_observations(self.run_id, self._pending)
             self.written += len(self._pending)
             self._pending = []
+        if self._results:
+            self.store.add_results(self._results)
+            self._results = []
         self._last = time.monotonic()

@@ -1,0 +1,220 @@
+"""Reports of runs too large to hold: results spooled to disk as they come, written sorted at the end.
+
+``ReportOutput`` is what ``check`` hands the audit as its ``Output``. For every result it
+
+* adds it to a ``Tally`` (every count in every report comes from there);
+* spools its JSON, indented exactly as the JSON report writes it, to a temporary SQLite file
+  (which sorts them at the end without holding them in memory);
+* keeps it in memory while the run is small (``keep`` results); past that only results that are
+  not in their good state are kept, up to ``keep``: the HTML, Markdown, court and other reports
+  of a huge run list those and say how many they leave out; the JSON report lists every one;
+* trims the raw evidence by ``--evidence``.
+
+``write_json`` then writes the JSON report byte for byte as ``json_text(view_model(run))`` would
+for the same results, without ever building it in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from checker.models import Observation, QueryKind, Result, Run, Verdict
+from checker.report.view import View, observation, result, view_model
+from checker.tally import Tally
+
+KEEP = 20_000
+"""Results kept in memory for the reports other than JSON (all of them up to this many)."""
+_KIND_ORDER = {QueryKind.ORDERED: 0, QueryKind.EXEMPTION: 1, QueryKind.CANARY: 2}
+
+
+class Evidence(StrEnum):
+    """How much raw evidence (response bytes) a report keeps."""
+
+    FULL = "full"
+    """Every response, byte for byte (the default)."""
+    FAILURES = "failures"
+    """Bytes only for results not in their good state (violations, inconclusive, dead) and the
+    control answers for their names; the parsed answers are kept for all."""
+    NONE = "none"
+    """No response bytes; the parsed answers are kept."""
+
+
+def good(item: Result) -> bool:
+    """The result is in the state the orders want: an ordered name blocked, an exemption or canary reachable."""
+    if item.query.kind is QueryKind.ORDERED:
+        return item.verdict is Verdict.BLOCKED
+    return item.verdict is Verdict.ACCESSIBLE
+
+
+def _bare(obs: Observation) -> Observation:
+    return dataclasses.replace(obs, wire=None) if obs.wire is not None else obs
+
+
+def result_key(item: Result) -> str:
+    """Sorts as the report lists results: resolver, kind, domain, name."""
+    return "\x00".join((item.resolver, str(_KIND_ORDER[item.query.kind]), item.query.domain, item.query.name))
+
+
+def control_key(obs: Observation) -> str:
+    return "\x00".join((obs.resolver, obs.qname, obs.qtype))
+
+
+def _indented(data: Any) -> str:
+    """``data`` as it stands inside the report's top-level lists (json.dumps indent 2, two levels deep)."""
+    return "\n".join("    " + line for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
+
+
+class Spool:
+    """Report items on disk, in a temporary SQLite file, read back sorted by key."""
+
+    BATCH = 2000
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="blockaudit-spool-", dir=folder))
+        self.path = self.folder / "spool.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;"
+            "CREATE TABLE items (section TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);"
+        )
+        self._pending: list[tuple[str, str, str]] = []
+        self.counts: dict[str, int] = {}
+
+    def add(self, section: str, key: str, body: str) -> None:
+        self._pending.append((section, key, body))
+        self.counts[section] = self.counts.get(section, 0) + 1
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._db.executemany("INSERT INTO items VALUES (?, ?, ?)", self._pending)
+            self._pending = []
+
+    def read(self, section: str) -> Iterator[str]:
+        """The bodies of ``section``, sorted by key (ties in the order they came)."""
+        self._flush()
+        cursor = self._db.execute("SELECT body FROM items WHERE section = ? ORDER BY key, rowid", (section,))
+        for (body,) in cursor:
+            yield body
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ReportOutput:
+    """The audit's ``Output`` for ``check``: tallies, spools and keeps results as they come."""
+
+    def __init__(self, operators: dict[str, str], evidence: Evidence = Evidence.FULL, keep: int = KEEP,
+                 folder: Path | None = None, on_result: Callable[[Result], None] | None = None) -> None:
+        self.tally = Tally(operators)
+        self.evidence = evidence
+        self.keep = keep
+        self.on_result = on_result
+        self.spool = Spool(folder)
+        self.kept: list[Result] = []
+        self.kept_controls: list[Observation] = []
+        self.left_out = 0
+        self.controls_left_out = 0
+        self._failing: set[str] = set()
+        self._all = True
+        """Every result so far is kept."""
+        self._all_controls = True
+        """Every control answer so far is kept."""
+
+    # ------------------------------------------------------------------ Output
+
+    def result(self, item: Result) -> None:
+        if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and good(item)):
+            item = dataclasses.replace(item, observations=tuple(_bare(o) for o in item.observations))
+        if not good(item):
+            self._failing.add(item.query.name)
+        self.tally.add(item)
+        self.spool.add("results", result_key(item), _indented(result(item)))
+        if self.on_result is not None:
+            self.on_result(item)
+        self._keep(item)
+
+    def control(self, obs: Observation) -> None:
+        if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and obs.qname not in self._failing):
+            obs = _bare(obs)
+        self.spool.add("controls", control_key(obs), _indented(observation(obs)))
+        if self._all_controls and len(self.kept_controls) < self.keep * 4:
+            self.kept_controls.append(obs)
+        else:
+            self._all_controls = False
+            self.kept_controls = []
+            self.controls_left_out += 1
+
+    def _keep(self, item: Result) -> None:
+        if self._all and len(self.kept) < self.keep:
+            self.kept.append(item)
+            return
+        if self._all:  # the run outgrew memory: from now on keep only what is not in its good state
+            self._all = False
+            self.left_out += sum(1 for r in self.kept if good(r))
+            self.kept = [r for r in self.kept if not good(r)]
+        if not good(item) and len(self.kept) < self.keep:
+            self.kept.append(item)
+        else:
+            self.left_out += 1
+
+    # ------------------------------------------------------------------ reports
+
+    def view(self, run: Run) -> View:
+        """The report view for every format but JSON: every count, and the results kept."""
+        kept = dataclasses.replace(
+            run, results=tuple(sorted(self.kept, key=result_key)),
+            controls=tuple(sorted(self.kept_controls, key=control_key)) if self._all_controls else (),
+        )
+        view = view_model(kept, self.tally)
+        if not (self._all and self._all_controls):
+            view["summary"]["listed"] = {
+                "results": len(self.kept), "left_out": self.left_out,
+                "note": f"{self.left_out} results in their good state and the control answers are not listed "
+                        "here; the JSON report lists every result",
+            }
+        return view
+
+    def write_json(self, run: Run, stream: IO[bytes]) -> str:
+        """Write the full JSON report to ``stream``; return its SHA-256."""
+        header = view_model(run, self.tally, results=False)
+        text = json.dumps(header, indent=2, ensure_ascii=False) + "\n"
+        digest = hashlib.sha256()
+
+        def put(part: str) -> None:
+            data = part.encode("utf-8")
+            digest.update(data)
+            stream.write(data)
+
+        rest = text
+        for section in ("results", "controls"):
+            marker = f'\n  "{section}": [],\n'
+            before, found, rest = rest.partition(marker)
+            assert found, f"no {section} list in the report header"
+            put(before)
+            rest = "\n" + rest
+            if not self.spool.counts.get(section):
+                put(marker[:-1])
+                continue
+            put(f'\n  "{section}": [\n')
+            first = True
+            for body in self.spool.read(section):
+                put(body if first else ",\n" + body)
+                first = False
+            put("\n  ],")
+        put(rest)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        self.spool.close()
