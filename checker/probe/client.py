@@ -9,12 +9,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import dns.flags
 import dns.message
 
 from checker.models import Observation, Protocol, Resolver
-from checker.probe import https, tls, udp
-from checker.probe.message import describe, make_query, parse_response, split_question_type
+from checker.probe import fastwire, https, tls, udp
+from checker.probe.message import Described, describe, make_query, parse_response, split_question_type
 from checker.probe.mux import UdpMux
 
 
@@ -41,35 +40,80 @@ class ProbeSettings:
         return self.timeout * (self.retries + 1) + waits
 
 
-def _accept_for(query: dns.message.Message) -> Callable[[bytes], dns.message.Message | None]:
-    """The mux's check of a datagram that carries one of our IDs: it parses and answers ``query``
-    (the mux chose the ID, so the query takes the datagram's before the comparison)."""
+class _Query:
+    """One question in the forms the transports need, each made only when first wanted: the
+    fast-path wire template and question (UDP), and dnspython's message (the other transports,
+    and the reference parser for whatever the fast decoder leaves to it)."""
 
-    def accept(data: bytes) -> dns.message.Message | None:
-        query.id = int.from_bytes(data[:2], "big")
-        return parse_response(query, data)
+    __slots__ = ("_message", "qname", "rdclass", "rdtype")
 
-    return accept
+    def __init__(self, qname: str, rdtype: str, rdclass: str) -> None:
+        self.qname = qname
+        self.rdtype = rdtype
+        self.rdclass = rdclass
+        self._message: dns.message.QueryMessage | None = None
+
+    def message(self) -> dns.message.QueryMessage:
+        if self._message is None:
+            self._message = make_query(self.qname, self.rdtype, self.rdclass)
+        return self._message
+
+    def wire(self) -> bytes:
+        """The query in wire form (its ID is the mux's to set)."""
+        try:
+            return fastwire.query_wire(self.qname, self.rdtype, self.rdclass, qid=0)
+        except ValueError:  # a name the template cannot write: dnspython can
+            return self.message().to_wire()
+
+    def accept(self, data: bytes) -> Described | None:
+        """The fields of ``data`` if it answers this question (the mux has matched its ID); None to reject it."""
+        qid = int.from_bytes(data[:2], "big")
+        try:
+            got = fastwire.decode(fastwire.template(self.rdtype, self.rdclass).question(self.qname, qid), data)
+        except ValueError:
+            got = None
+        if isinstance(got, fastwire.Decoded):
+            return got.described
+        if isinstance(got, fastwire.Rejected):
+            return None
+        query = self.message()
+        query.id = qid
+        response = parse_response(query, data)
+        return describe(response) if response is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Got:
+    """One attempt's outcome, whatever the transport."""
+
+    wire: bytes | None
+    fields: Described | None
+    error: str | None
+    rejected: int
 
 
 async def _attempt(
-    resolver: Resolver, query: dns.message.Message, tcp: bool, timeout: float, mux: UdpMux | None = None,
-) -> udp.Exchange:
+    resolver: Resolver, query: _Query, tcp: bool, timeout: float, mux: UdpMux | None = None,
+) -> _Got:
+    if resolver.protocol is Protocol.UDP and not tcp and mux is not None:
+        reply = await mux.exchange(query.wire(), timeout, query.accept)
+        return _Got(reply.wire, reply.parsed, reply.error, reply.rejected)
+    message = query.message()
+    exchange: udp.Exchange
     if resolver.protocol is Protocol.DOT:
-        return await tls.tls(
-            query, resolver.host, resolver.port, timeout,
-            server_name=resolver.tls_name, ca_file=resolver.tls_ca,
-        )
-    if resolver.protocol is Protocol.DOH:
+        exchange = await tls.tls(message, resolver.host, resolver.port, timeout,
+                                 server_name=resolver.tls_name, ca_file=resolver.tls_ca)
+    elif resolver.protocol is Protocol.DOH:
         if resolver.url is None:
-            return udp.Exchange(None, None, "unsupported_protocol: doh without a url")
-        return await https.https(query, resolver.url, timeout, ca_file=resolver.tls_ca, method=resolver.doh_method)
-    if resolver.protocol is Protocol.UDP and not tcp:
-        if mux is not None:
-            reply = await mux.exchange(query.to_wire(), timeout, _accept_for(query))
-            return udp.Exchange(reply.wire, reply.parsed, reply.error, reply.rejected)
-        return await udp.udp(query, resolver.host, resolver.port, timeout)
-    return await udp.tcp(query, resolver.host, resolver.port, timeout)  # TCP, or UDP after truncation
+            return _Got(None, None, "unsupported_protocol: doh without a url", 0)
+        exchange = await https.https(message, resolver.url, timeout, ca_file=resolver.tls_ca,
+                                     method=resolver.doh_method)
+    elif resolver.protocol is Protocol.UDP and not tcp:
+        exchange = await udp.udp(message, resolver.host, resolver.port, timeout)
+    else:
+        exchange = await udp.tcp(message, resolver.host, resolver.port, timeout)  # TCP, or UDP after truncation
+    fields = describe(exchange.response) if exchange.response is not None else None
+    return _Got(exchange.wire, fields, exchange.error, exchange.rejected)
 
 
 _FINAL_ERRORS = ("unsupported_protocol", "tls_error: certificate verify failed", "tls_error: cannot load")
@@ -92,44 +136,44 @@ async def ask(
     carries the UDP attempts over the resolver's shared socket instead of a socket of their own.
     """
     rdtype, rdclass = split_question_type(qtype)
-    query = make_query(qname, rdtype, rdclass)
+    query = _Query(qname, rdtype, rdclass)
     if resolver.protocol is Protocol.DOH:
-        query.id = 0  # RFC 8484 section 4.1: DoH clients should use ID 0
+        query.message().id = 0  # RFC 8484 section 4.1: DoH clients should use ID 0
     started_at = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     attempts = 0
     rejected = 0
     tcp = resolver.protocol is not Protocol.UDP
-    exchange = udp.Exchange(None, None, "timeout")
+    got = _Got(None, None, "timeout", 0)
     while attempts <= settings.retries:
         if attempts:
             await asyncio.sleep(settings.wait(attempts) * random.uniform(1.0, 1.25))
         attempts += 1
         await pace()
-        exchange = await _attempt(resolver, query, tcp, settings.timeout, mux)
-        rejected += exchange.rejected
-        if exchange.response is not None and exchange.response.flags & dns.flags.TC and not tcp:
+        got = await _attempt(resolver, query, tcp, settings.timeout, mux)
+        rejected += got.rejected
+        if got.fields is not None and "tc" in got.fields.flags and not tcp:
             # Truncated: the full answer is only on TCP. This does not count as a retry.
             tcp = True
             await pace()
-            exchange = await _attempt(resolver, query, tcp, settings.timeout)
-            rejected += exchange.rejected
-        if exchange.response is not None:
+            got = await _attempt(resolver, query, tcp, settings.timeout)
+            rejected += got.rejected
+        if got.fields is not None:
             break
-        if exchange.error and exchange.error.startswith(_FINAL_ERRORS):
+        if got.error and got.error.startswith(_FINAL_ERRORS):
             break
     elapsed_ms = round((time.monotonic() - start) * 1000, 3)
     transport = "tcp" if tcp and resolver.protocol is Protocol.UDP else resolver.protocol.value
-    if exchange.response is None:
+    fields = got.fields
+    if fields is None:
         return Observation(
             resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
             started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
-            error=exchange.error or "timeout", rejected=rejected,
+            error=got.error or "timeout", rejected=rejected,
         )
-    fields = describe(exchange.response)
     return Observation(
         resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
         started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
-        wire=exchange.wire, rejected=rejected, rcode=fields.rcode, flags=fields.flags,
+        wire=got.wire, rejected=rejected, rcode=fields.rcode, flags=fields.flags,
         answers=fields.answers, authority=fields.authority, ede=fields.ede,
     )
