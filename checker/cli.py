@@ -407,24 +407,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """Progress on stderr when it is a terminal: phase, done/total, rate."""
+    """Progress on stderr: on a terminal one line redrawn in place (phase, done/total, rate, ETA,
+    verdicts so far); elsewhere (a CI log) one plain line every ``interval`` seconds."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, tty: bool, interval: float = 10.0,
+                 verdicts: Callable[[], dict[str, int]] | None = None) -> None:
         self.stream = stream
+        self.tty = tty
+        self.interval = 0.1 if tty else interval
+        self.verdicts = verdicts
         self.last = 0.0
         self.started = time.monotonic()
+        self.phase = ""
 
     def __call__(self, event: ProgressEvent) -> None:
         now = time.monotonic()
-        if event.done not in (0, event.total) and now - self.last < 0.1:
+        if event.phase != self.phase:
+            self.phase, self.started = event.phase, now
+        finished = event.total and event.done >= event.total
+        if not finished and now - self.last < self.interval:
             return
+        if not self.tty and (finished or event.done == 0 or now - self.started < self.interval):
+            return  # a log gets a line only while a phase runs long: short runs stay quiet
         self.last = now
-        rate = event.done / max(now - self.started, 1e-6)
+        elapsed = max(now - self.started, 1e-6)
+        rate = event.done / elapsed
         unit = "names at addresses" if event.phase == "http" else "questions"
-        self.stream.write(f"\r\x1b[K{event.phase}: {event.done}/{event.total} {unit}, {rate:,.0f}/s")
-        if event.done == event.total:
-            self.stream.write("\n")
-            self.started = now
+        line = f"{event.phase}: {event.done:,}/{event.total:,} {unit}, {rate:,.0f}/s"
+        if event.total and 0 < event.done < event.total and rate > 0:
+            left = (event.total - event.done) / rate
+            line += f", ETA {int(left // 60)}:{int(left % 60):02d}"
+        if self.verdicts is not None and event.phase == "names":
+            counts = {k: v for k, v in self.verdicts().items() if v}
+            if counts:
+                line += " · " + " ".join(f"{k} {v:,}" for k, v in counts.items())
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{line}" + ("\n" if finished else ""))
+        else:
+            self.stream.write(f"blockaudit: {line}\n")
         self.stream.flush()
 
 
@@ -628,7 +648,6 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
         names = [q.name for q in build_queries(orders, resolvers.canaries, settings.subdomain_probes)]
         history = verdict_history(store.history(names), exclude_run=settings.run_id)
         recorder = Recorder(store, settings.run_id)
-    observer = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
     clock_now = settings.clock
 
     def store_result(item: Result) -> None:
@@ -641,6 +660,8 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
 
     output = ReportOutput({r.name: r.operator for r in resolvers.subjects}, Evidence(args.evidence),
                           on_result=store_result if recorder is not None else None)
+    observer = None if args.quiet else _Progress(sys.stderr, tty=sys.stderr.isatty(),
+                                                  verdicts=output.tally.run.counts)
     try:
         try:
             run = asyncio.run(audit(orders, resolvers, settings, observer, prior, recorder, history, output))

@@ -220,3 +220,37 @@ def test_an_order_with_nothing_dns_can_check_is_inconclusive(tmp_path: Path, cap
     assert report["orders"][0]["status"] == "inconclusive"
     assert report["not_checkable"] == [{"order": "cli-order", "kind": "ip", "value": "192.0.2.10",
                                         "reason": "DNS cannot check an IP or URL target"}]
+
+
+def test_progress_on_a_terminal_shows_rate_eta_and_verdicts() -> None:
+    import io
+
+    from checker.cli import _Progress
+    from checker.engine import ProgressEvent
+
+    stream = io.StringIO()
+    progress = _Progress(stream, tty=True, verdicts=lambda: {"blocked": 7, "accessible": 1, "dead": 0})
+    progress(ProgressEvent("names", 0, 100))
+    progress.last = 0.0
+    progress(ProgressEvent("names", 40, 100))
+    progress(ProgressEvent("names", 100, 100))
+    text = stream.getvalue()
+    assert "\r\x1b[Knames: 40/100 questions" in text and "ETA " in text
+    assert "blocked 7 accessible 1" in text and "dead" not in text
+    assert text.endswith("\n")
+
+
+def test_progress_in_a_log_is_a_plain_line_now_and_then() -> None:
+    import io
+
+    from checker.cli import _Progress
+    from checker.engine import ProgressEvent
+
+    stream = io.StringIO()
+    progress = _Progress(stream, tty=False, interval=0.0)
+    progress(ProgressEvent("names", 0, 10))
+    progress(ProgressEvent("names", 5, 10))
+    progress(ProgressEvent("names", 10, 10))
+    lines = stream.getvalue().splitlines()
+    assert lines == [line for line in lines if line.startswith("blockaudit: names: ")]
+    assert len(lines) == 1 and "\r" not in stream.getvalue()
