@@ -81,6 +81,11 @@ async def _identify(
     return point, identity.judge(resolvers, identity.by_label(resolvers, seen), sources, local)
 
 
+History = Mapping[tuple[str, str], deadlines.Verdicts] | Callable[[Sequence[str]], Mapping[tuple[str, str],
+                                                                                         deadlines.Verdicts]]
+"""Earlier verdicts by (resolver, query name), or a lookup of them for some query names."""
+
+
 class Output(Protocol):
     """Where a run's results and control answers go as they are made."""
 
@@ -112,14 +117,15 @@ async def audit(
     observer: Observer | None = None,
     prior: Mapping[PhaseKey, Observation] | None = None,
     sink: Sink | None = None,
-    history: Mapping[tuple[str, str], deadlines.Verdicts] | None = None,
+    history: History | None = None,
     output: Output | None = None,
 ) -> Run:
     """Ask every resolver every query and judge each (query name, subject resolver).
 
     ``prior`` holds the observations of an interrupted run being resumed (not asked again),
     ``sink`` receives each new observation as it is made, and ``history`` holds earlier
-    verdicts by (resolver, query name) for ``blocked_since`` and on-time judgements.
+    verdicts by (resolver, query name) for ``blocked_since`` and on-time judgements (or looks
+    them up for a batch of names: a run too large to load all history at once).
 
     Results are judged as soon as every answer for their name is in, and handed to ``output``
     in batches as the subjects pass their canary re-checks; the returned ``Run`` holds them
@@ -304,7 +310,7 @@ class _Batches:
     """Releases batches of results in order, each once the canary re-check after it has passed."""
 
     def __init__(self, engine: Engine, settings: AuditSettings, orders: OrderSet, checked: Sequence[Resolver],
-                 usable: Sequence[str], history: Mapping[tuple[str, str], deadlines.Verdicts], out: Output,
+                 usable: Sequence[str], history: History, out: Output,
                  prior: Mapping[PhaseKey, Observation] | None, sink: Sink | None,
                  subjects: Sequence[Resolver]) -> None:
         self.engine = engine
@@ -362,7 +368,8 @@ class _Batches:
         judged_at = self.settings.clock()
         if self._table is None:
             self._table = deadlines.dues(self.orders, judged_at.date())
-        for result in deadlines.assess(results, self.orders, judged_at.date(), judged_at, self.history, self._table):
+        known = self.history(sorted({r.query.name for r in results})) if callable(self.history) else self.history
+        for result in deadlines.assess(results, self.orders, judged_at.date(), judged_at, known, self._table):
             self.out.result(result)
         for observation in controls:
             self.out.control(observation)

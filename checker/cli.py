@@ -17,7 +17,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -50,7 +50,7 @@ from checker.orders.loader import discover, load_orders
 from checker.orders.names import InvalidName, normalise, normalise_label
 from checker.probe.client import ProbeSettings
 from checker.probe.web import WebSettings
-from checker.queries import build_queries, canary_conflicts
+from checker.queries import canary_conflicts
 from checker.report import (
     REPORT_SCHEMA,
     Format,
@@ -638,15 +638,19 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
         nx_label=nx_label, web=web, fingerprints=fingerprints,
     )
     assert settings.run_id is not None
-    prior, history, recorder = None, None, None
+    prior, recorder = None, None
+    history: Callable[[Sequence[str]], Mapping[tuple[str, str], Any]] | None = None
     if store is not None:
         if resumed is None:
             store.begin_run(settings.run_id, started_at, socket.gethostname(), __version__,
                             _inputs(args, files, nx_label))
         else:
             prior = store.observations(resumed.id)
-        names = [q.name for q in build_queries(orders, resolvers.canaries, settings.subdomain_probes)]
-        history = verdict_history(store.history(names), exclude_run=settings.run_id)
+        run_id, opened = settings.run_id, store
+
+        def history(names: Sequence[str]) -> Mapping[tuple[str, str], Any]:
+            return verdict_history(opened.history(names), exclude_run=run_id)
+
         recorder = Recorder(store, settings.run_id)
     clock_now = settings.clock
 

@@ -68,6 +68,8 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+HISTORY_CHUNK = 5000
+"""Names asked about in one history query (SQLite limits the parameters of one statement)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +302,10 @@ class Store:
 
     def history(self, query_names: Sequence[str] | None = None, before: dt.datetime | None = None) -> list[ResultRow]:
         """Stored verdicts of complete runs, oldest first; for some names only, or up to a time."""
+        if query_names is not None and len(query_names) > HISTORY_CHUNK:
+            rows = [row for start in range(0, len(query_names), HISTORY_CHUNK)
+                    for row in self.history(query_names[start:start + HISTORY_CHUNK], before)]
+            return sorted(rows, key=lambda r: (r.observed_at, r.run_id, r.resolver, r.query_name))
         sql = ("SELECT s.run_id, s.resolver, s.query_name, s.domain, s.kind, s.verdict, s.method, s.reason, "
                "s.observed_at FROM results s JOIN runs r ON r.id = s.run_id WHERE r.status = 'complete'")
         params: list[Any] = []
