@@ -220,6 +220,8 @@ async def audit(
         batches.close(judge.take())
         await batches.finish()
 
+        traffic = _traffic(engine)
+
         # 3. Health after the run, from the last re-check.
         for resolver in checked:
             if batches.last is not None:
@@ -261,6 +263,7 @@ async def audit(
             "fingerprints": len(settings.fingerprints),
             "deadlines_judged_at": finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "rechecks": batches.count,
+            "traffic": traffic,
             "vantage": vantage,
         },
     )
@@ -377,6 +380,21 @@ class _Batches:
     async def finish(self) -> None:
         if self._previous is not None:
             await self._previous
+
+
+def _traffic(engine: Engine) -> dict[str, dict[str, object]]:
+    """Per resolver: what its shared socket saw (answers the kernel dropped for a full buffer,
+    stray and rejected datagrams) and how often pacing slowed down for lost answers."""
+    out: dict[str, dict[str, object]] = {}
+    for name, stats in engine.stats().items():
+        out[name] = {"sent": stats.sent, "accepted": stats.accepted, "stray": stats.stray,
+                     "rejected": stats.rejected, "dropped_full_buffer": stats.dropped,
+                     "receive_buffer": stats.rcvbuf}
+    for name, pacer in engine.pacers.items():
+        entry = out.setdefault(name, {})
+        entry["lost_answers"] = pacer.lost
+        entry["slowest_qps"] = round(pacer.slowest, 1) if pacer.slowest is not None else None
+    return out
 
 
 def _signals(resolver: Resolver, fingerprints: Sequence[Fingerprint]) -> BlockSignals:

@@ -61,21 +61,72 @@ def socket_budget() -> int:
 
 
 class Pacer:
-    """Spaces the packets sent to one resolver at most ``qps`` a second (retries included)."""
+    """Spaces the packets sent to one resolver: at most its ``qps`` a second (retries included),
+    and slower while it loses answers.
 
-    def __init__(self, qps: float | None) -> None:
-        self._interval = 1.0 / qps if qps else 0.0
+    A resolver that rate-limits drops what exceeds its limit, and a dropped answer looks like a
+    timeout. So every lost answer halves the rate (from the rate answers were coming at, when no
+    ``qps`` was set), down to ``floor``; every answer raises it again by a little, back up to the
+    configured ``qps`` (or to no limit). Retries then go out slower than what was lost, and a
+    rate limit is never read as anything but the timeouts it caused (never a block).
+    """
+
+    RECOVER = 1.02
+    """Each answer raises the adaptive rate by this factor."""
+
+    def __init__(self, qps: float | None, *, adaptive: bool = True, floor: float = 5.0) -> None:
+        self.qps = qps
+        self.adaptive = adaptive
+        self.floor = floor
+        self.rate: float | None = qps
+        """Packets a second allowed now; ``None``: no limit."""
+        self.lost = 0
+        """Answers lost so far (each slowed the rate)."""
+        self.slowest: float | None = None
+        """The lowest rate reached, for the report."""
         self._next = 0.0
+        self._answers: list[float] = []
 
     async def tick(self) -> None:
         """Wait for the next free sending slot."""
-        if not self._interval:
+        if not self.rate:
             return
+        interval = 1.0 / self.rate
         now = time.monotonic()
         wait = self._next - now
-        self._next = max(now, self._next) + self._interval
+        self._next = max(now, self._next) + interval
         if wait > 0:
             await asyncio.sleep(wait)
+
+    def answered(self) -> None:
+        """An answer came: recover some of the rate lost."""
+        if not self.adaptive:
+            return
+        now = time.monotonic()
+        self._answers.append(now)
+        if len(self._answers) > 256:
+            del self._answers[:128]
+        if self.rate is not None and (self.qps is None or self.rate < self.qps):
+            self.rate *= self.RECOVER
+            ceiling = self.qps if self.qps is not None else self._observed() * 4
+            if self.rate >= ceiling:
+                self.rate = self.qps  # back to the configured limit, or none
+
+    def timed_out(self) -> None:
+        """An attempt got no answer: halve the rate."""
+        if not self.adaptive:
+            return
+        self.lost += 1
+        base = self.rate if self.rate is not None else self._observed()
+        self.rate = max(self.floor, base / 2)
+        self.slowest = self.rate if self.slowest is None else min(self.slowest, self.rate)
+
+    def _observed(self) -> float:
+        """Answers a second over the recent ones; a cautious guess when there are few."""
+        if len(self._answers) < 2:
+            return max(self.floor * 2, 100.0)
+        span = self._answers[-1] - self._answers[0]
+        return max(self.floor * 2, (len(self._answers) - 1) / span) if span > 0 else 1000.0
 
 
 class Engine:
@@ -90,7 +141,7 @@ class Engine:
         self.settings = settings
         self.observer = observer
         self.resolvers = tuple(resolvers)
-        self._pacers = {r.name: Pacer(r.qps) for r in resolvers}
+        self.pacers = {r.name: Pacer(r.qps) for r in resolvers}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._budget = socket_budget()
         self._sockets: asyncio.Semaphore | None = None
@@ -175,13 +226,13 @@ class Engine:
         limit = self._limits.get(resolver.name)
         if limit is None:
             limit = self._limits[resolver.name] = asyncio.Semaphore(resolver.concurrency)
-        pacer = self._pacers.setdefault(resolver.name, Pacer(resolver.qps))
+        pacer = self.pacers.setdefault(resolver.name, Pacer(resolver.qps))
         async with limit:
             mux = self.muxes.get(resolver.name)
             if mux is not None:  # shares one socket: no socket of its own to budget
-                return await ask(resolver, qname, qtype, self.settings, pace=pacer.tick, mux=mux)
+                return await ask(resolver, qname, qtype, self.settings, pace=pacer, mux=mux)
             async with sockets:
-                return await ask(resolver, qname, qtype, self.settings, pace=pacer.tick)
+                return await ask(resolver, qname, qtype, self.settings, pace=pacer)
 
     async def observe(
         self, phase: str, work: Sequence[tuple[Resolver, str, str]],

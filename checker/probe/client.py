@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections.abc import Awaitable, Callable
+import typing
 from dataclasses import dataclass
 
 import dns.message
@@ -120,19 +120,43 @@ _FINAL_ERRORS = ("unsupported_protocol", "tls_error: certificate verify failed",
 """Errors another attempt cannot cure: no retry after them."""
 
 
-async def _no_pacing() -> None:
-    return None
+class Pace(typing.Protocol):
+    """Paces the packets to one resolver, told of every answer and every loss."""
+
+    async def tick(self) -> None:
+        """Wait until the next packet may go."""
+
+    def answered(self) -> None:
+        """An attempt was answered."""
+
+    def timed_out(self) -> None:
+        """An attempt got no answer in time."""
+
+
+class _NoPacing:
+    async def tick(self) -> None:
+        return None
+
+    def answered(self) -> None:
+        return None
+
+    def timed_out(self) -> None:
+        return None
+
+
+_NO_PACING = _NoPacing()
 
 
 async def ask(
     resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings,
-    pace: Callable[[], Awaitable[None]] = _no_pacing, mux: UdpMux | None = None,
+    pace: Pace = _NO_PACING, mux: UdpMux | None = None,
 ) -> Observation:
     """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte.
 
     ``qtype`` is a record type (class IN) or a class and a type (``CH TXT``); the observation
-    keeps it as given. ``pace`` is awaited before every packet sent (retries and the TCP retry
-    included), so a resolver's rate limit holds for all the traffic it gets. ``mux``, when given,
+    keeps it as given. ``pace.tick()`` is awaited before every packet sent (retries and the TCP
+    retry included), so a resolver's rate limit holds for all the traffic it gets; ``pace`` hears
+    of every answer and every timeout, to slow down while answers are being lost. ``mux``, when given,
     carries the UDP attempts over the resolver's shared socket instead of a socket of their own.
     """
     rdtype, rdclass = split_question_type(qtype)
@@ -149,13 +173,17 @@ async def ask(
         if attempts:
             await asyncio.sleep(settings.wait(attempts) * random.uniform(1.0, 1.25))
         attempts += 1
-        await pace()
+        await pace.tick()
         got = await _attempt(resolver, query, tcp, settings.timeout, mux)
         rejected += got.rejected
+        if got.fields is not None:
+            pace.answered()
+        elif got.error == "timeout":
+            pace.timed_out()
         if got.fields is not None and "tc" in got.fields.flags and not tcp:
             # Truncated: the full answer is only on TCP. This does not count as a retry.
             tcp = True
-            await pace()
+            await pace.tick()
             got = await _attempt(resolver, query, tcp, settings.timeout)
             rejected += got.rejected
         if got.fields is not None:
