@@ -68,7 +68,9 @@ class Pacer:
     timeout. So every lost answer halves the rate (from the rate answers were coming at, when no
     ``qps`` was set), down to ``floor``; every answer raises it again by a little, back up to the
     configured ``qps`` (or to no limit). Retries then go out slower than what was lost, and a
-    rate limit is never read as anything but the timeouts it caused (never a block).
+    rate limit is never read as anything but the timeouts it caused (never a block). A resolver
+    that declares ``drop: true`` answers blocked names with silence on purpose: its timeouts are
+    no sign of a rate limit, so its pacing does not adapt.
     """
 
     RECOVER = 1.02
@@ -141,7 +143,7 @@ class Engine:
         self.settings = settings
         self.observer = observer
         self.resolvers = tuple(resolvers)
-        self.pacers = {r.name: Pacer(r.qps) for r in resolvers}
+        self.pacers = {r.name: Pacer(r.qps, adaptive=not r.block.drop) for r in resolvers}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._budget = socket_budget()
         self._sockets: asyncio.Semaphore | None = None
@@ -226,7 +228,7 @@ class Engine:
         limit = self._limits.get(resolver.name)
         if limit is None:
             limit = self._limits[resolver.name] = asyncio.Semaphore(resolver.concurrency)
-        pacer = self.pacers.setdefault(resolver.name, Pacer(resolver.qps))
+        pacer = self.pacers.setdefault(resolver.name, Pacer(resolver.qps, adaptive=not resolver.block.drop))
         async with limit:
             mux = self.muxes.get(resolver.name)
             if mux is not None:  # shares one socket: no socket of its own to budget
