@@ -260,6 +260,8 @@ class Order:
 
     def effective_targets(self, on: dt.date | None = None) -> tuple[Target, ...]:
         """Targets after every amendment made by ``on`` (all when None): additions in, removals out."""
+        if not any(on is None or a.date <= on for a in self.amendments):
+            return self.targets  # nothing to apply: no copy of a list that may hold a million names
         current: dict[tuple[TargetKind, str], Target] = {(t.kind, t.value): t for t in self.targets}
         for amendment in self.amendments:
             if on is not None and amendment.date > on:

@@ -26,20 +26,35 @@ def canary_conflicts(orders: OrderSet, canaries: Sequence[str]) -> list[tuple[st
 def build_queries(
     orders: OrderSet, canaries: Sequence[str], probes: Sequence[str] = DEFAULT_SUBDOMAIN_PROBES,
 ) -> list[Query]:
-    """Each ordered name, a probe below it when subdomains are ordered, each exemption and canary.
+    """Each ordered name, a probe below it when subdomains are ordered, each exemption and canary;
+    ordered names first, then exemptions, then canaries, each by (domain, name).
 
-    A probe name that is itself named by an order keeps that entry's own meaning.
+    A probe name that is itself named by an order keeps that entry's own meaning. Made in one
+    pass over the (sorted) order names, without a table of every name unless probes are asked.
     """
-    queries: dict[str, Query] = {}
-    for name in orders.names:
-        queries[name.domain] = Query(name.domain, name.domain, name.kind, name.orders)
-    for name in orders.names:
+    named: set[str] = set()
+    if any(n.subdomains for n in orders.names if n.kind is QueryKind.ORDERED):
+        named = {n.domain for n in orders.names}
+    out: list[Query] = []
+    group: list[Query] = []
+    for name in orders.names:  # sorted: ordered before exempt, each by domain
+        group.append(Query(name.domain, name.domain, name.kind, name.orders))
         if name.kind is QueryKind.ORDERED and name.subdomains:
             for label in probes:
                 probe = f"{label}.{name.domain}"
-                if len(probe) > MAX_NAME:
-                    continue  # no such name can exist in the DNS
-                queries.setdefault(probe, Query(probe, name.domain, QueryKind.ORDERED, name.orders))
-    for canary in canaries:
-        queries.setdefault(canary, Query(canary, canary, QueryKind.CANARY, ()))
-    return sorted(queries.values(), key=lambda q: (q.kind is not QueryKind.ORDERED, q.domain, q.name))
+                if len(probe) > MAX_NAME or probe in named:
+                    continue  # no such name can exist, or the probe is an entry of its own
+                named.add(probe)
+                group.append(Query(probe, name.domain, QueryKind.ORDERED, name.orders))
+        if len(group) > 1:
+            group.sort(key=_by_name)
+        out += group
+        group.clear()
+    seen = named or {q.name for q in out}
+    out += sorted((Query(c, c, QueryKind.CANARY, ()) for c in dict.fromkeys(canaries) if c not in seen),
+                  key=_by_name)
+    return out
+
+
+def _by_name(query: Query) -> str:
+    return query.name

@@ -35,10 +35,7 @@ class Scope:
     """Accessible ordered names not yet due."""
     overdue: int = 0
     """Accessible ordered names past due."""
-    names: set[str] = field(default_factory=set)
-    """Query names other than canaries (only kept for the run scope)."""
-
-    def add(self, result: Result, keep_name: bool = False) -> None:
+    def add(self, result: Result) -> None:
         self.by_kind[result.query.kind.value][result.verdict.value] += 1
         if classify.violates(result):
             self.violations += 1
@@ -47,8 +44,6 @@ class Scope:
                 self.pending += 1
             elif result.deadline.status == "overdue":
                 self.overdue += 1
-        if keep_name and result.query.kind is not QueryKind.CANARY:
-            self.names.add(result.query.name)
 
     def counts_by_kind(self) -> dict[str, dict[str, int]]:
         """As ``report.view.counts_by_kind``: accessible is left out for exemptions and canaries."""
@@ -105,7 +100,7 @@ class Tally:
 
     def add(self, result: Result) -> None:
         self.results += 1
-        self.run.add(result, keep_name=True)
+        self.run.add(result)
         self.resolvers.setdefault(result.resolver, Scope()).add(result)
         operator = self.operators.get(result.resolver)
         if operator is not None:
@@ -133,6 +128,13 @@ class Tally:
             scopes.append(self.by_operator.setdefault(operator, Scope()))
         scopes += [self.orders.setdefault(o, Scope()) for o in result.query.orders]
         return scopes
+
+    def names(self) -> int:
+        """Query names judged, canaries left out: every name has one result per subject."""
+        subjects = len(self.operators) or 1
+        judged = sum(n for kind, verdicts in self.run.by_kind.items() if kind != QueryKind.CANARY.value
+                     for n in verdicts.values())
+        return judged // subjects
 
     def scope(self, kind: str, name: str) -> Scope:
         """The counters of ``kind`` (``resolver``, ``operator``, ``order``) ``name``; empty if none."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -344,7 +345,10 @@ def load_orders(paths: Sequence[Path], on: dt.date, input_format: str | None = N
 
 def merge(orders: Sequence[Order], on: dt.date) -> OrderSet:
     """Merge names over orders: each keeps every order that requires it (in force on ``on``)."""
-    ordered: dict[str, tuple[bool, set[str]]] = {}
+    # Names keep their orders as tuples shared between names (a million names of one order hold
+    # one tuple, not a million sets).
+    ordered: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    shared: dict[object, object] = {}
     exempt: dict[str, tuple[Order, Target]] = {}
     not_checkable: list[tuple[str, Target]] = []
     not_in_force: list[str] = []
@@ -356,9 +360,12 @@ def merge(orders: Sequence[Order], on: dt.date) -> OrderSet:
             if target.kind is not TargetKind.DOMAIN:
                 not_checkable.append((order.id, target))
                 continue
-            subdomains, ids = ordered.get(target.value, (False, set()))
-            ids.add(order.id)
-            ordered[target.value] = (subdomains or target.subdomains, ids)
+            subdomains, ids = ordered.get(target.value, (False, ()))
+            if order.id not in ids:
+                ids = tuple(sorted((*ids, order.id)))
+                ids = shared.setdefault(ids, ids)  # type: ignore[assignment]
+            pair = (subdomains or target.subdomains, ids)
+            ordered[target.value] = shared.setdefault(pair, pair)  # type: ignore[assignment]
         for target in order.exemptions:
             exempt.setdefault(target.value, (order, target))
     for name, (order, target) in exempt.items():
@@ -373,16 +380,15 @@ def merge(orders: Sequence[Order], on: dt.date) -> OrderSet:
         if order.in_force(on):
             for target in order.exemptions:
                 exempt_ids.setdefault(target.value, set()).add(order.id)
-    names = [
-        OrderedName(domain=d, kind=QueryKind.ORDERED, subdomains=s, orders=tuple(sorted(ids)))
-        for d, (s, ids) in ordered.items()
-    ] + [
-        OrderedName(domain=d, kind=QueryKind.EXEMPTION, subdomains=False, orders=tuple(sorted(ids)))
-        for d, ids in exempt_ids.items()
-    ]
+    by_domain = operator.attrgetter("domain")
+    names = sorted((OrderedName(domain=d, kind=QueryKind.ORDERED, subdomains=s, orders=ids)
+                    for d, (s, ids) in ordered.items()), key=by_domain)
+    del ordered
+    names += sorted((OrderedName(domain=d, kind=QueryKind.EXEMPTION, subdomains=False, orders=tuple(sorted(ids)))
+                     for d, ids in exempt_ids.items()), key=by_domain)
     return OrderSet(
         orders=tuple(sorted(orders, key=lambda o: o.id)),
-        names=tuple(sorted(names, key=lambda n: (n.kind.value != "ordered", n.domain))),
+        names=tuple(names),
         not_checkable=tuple(not_checkable),
         not_in_force=tuple(not_in_force),
     )

@@ -291,7 +291,7 @@ def view_model(run: Run, tally: Tally | None = None, *, results: bool = True) ->
         "controls": [observation(o) for o in run.controls] if results else [],
         "summary": {
             **tally.run.view(),
-            "names": len(tally.run.names),
+            "names": tally.names(),
             "violations": tally.run.violations,
         },
     }
