@@ -30,7 +30,7 @@ from checker.models import (
 )
 from checker.probe.client import ProbeSettings
 from checker.probe.web import WebSettings
-from checker.queries import DEFAULT_SUBDOMAIN_PROBES, build_queries
+from checker.queries import DEFAULT_SUBDOMAIN_PROBES, count_queries, iter_queries
 
 QTYPES = classify.QTYPES
 
@@ -137,8 +137,10 @@ async def audit(
     keep = output is None
     collector = Collector()
     out: Output = collector if output is None else output
-    queries = build_queries(orders, resolvers.canaries, settings.subdomain_probes)
-    canaries = [q for q in queries if q.kind is QueryKind.CANARY or q.name in resolvers.canaries]
+    canary_set = set(resolvers.canaries)
+    canaries = [q for q in iter_queries(orders, settings.subdomain_probes) if q.name in canary_set]
+    canaries += [Query(c, c, QueryKind.CANARY, ()) for c in dict.fromkeys(resolvers.canaries)
+                 if c not in {q.name for q in canaries}]
     nx_name = f"{settings.nx_label or settings.random_label()}.{resolvers.canaries[0]}"
     async with Engine(resolvers.resolvers, settings.probe, observer) as engine:
         # 1. Health: canaries (A and AAAA) and a name that must not exist, at every resolver.
@@ -192,7 +194,8 @@ async def audit(
             if query.kind is QueryKind.CANARY:
                 judge.complete(query, [o for o in seen.values() if o.qname == query.name])
 
-        names = [q for q in queries if q.kind is not QueryKind.CANARY]
+        names = iter_queries(orders, settings.subdomain_probes)
+        count = count_queries(orders, settings.subdomain_probes)
         expected = len(asked) * len(QTYPES)
         open_names: dict[str, tuple[Query, list[Observation]]] = {}
 
@@ -216,7 +219,7 @@ async def audit(
                 judge.complete(query, got)
 
         await engine.stream("names", questions(), receive, prior=prior, sink=sink,
-                            total=len(names) * expected)
+                            total=count * expected)
         batches.close(judge.take())
         await batches.finish()
 
