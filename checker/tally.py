@@ -100,13 +100,8 @@ class Tally:
 
     def add(self, result: Result) -> None:
         self.results += 1
-        self.run.add(result)
-        self.resolvers.setdefault(result.resolver, Scope()).add(result)
-        operator = self.operators.get(result.resolver)
-        if operator is not None:
-            self.by_operator.setdefault(operator, Scope()).add(result)
-        for order_id in result.query.orders:
-            self.orders.setdefault(order_id, Scope()).add(result)
+        for scope in self._scopes(result):
+            scope.add(result)
 
     def remove(self, result: Result) -> None:
         """Take back a result that is replaced (a verdict revised after the run)."""
@@ -122,11 +117,11 @@ class Tally:
                     scope.overdue -= 1
 
     def _scopes(self, result: Result) -> list[Scope]:
-        scopes = [self.run, self.resolvers.setdefault(result.resolver, Scope())]
+        scopes = [self.run, _get(self.resolvers, result.resolver)]
         operator = self.operators.get(result.resolver)
         if operator is not None:
-            scopes.append(self.by_operator.setdefault(operator, Scope()))
-        scopes += [self.orders.setdefault(o, Scope()) for o in result.query.orders]
+            scopes.append(_get(self.by_operator, operator))
+        scopes += [_get(self.orders, o) for o in result.query.orders]
         return scopes
 
     def names(self) -> int:
@@ -140,3 +135,10 @@ class Tally:
         """The counters of ``kind`` (``resolver``, ``operator``, ``order``) ``name``; empty if none."""
         table = {"resolver": self.resolvers, "operator": self.by_operator, "order": self.orders}[kind]
         return table.get(name) or Scope()
+
+
+def _get(table: dict[str, Scope], name: str) -> Scope:
+    scope = table.get(name)
+    if scope is None:
+        scope = table[name] = Scope()
+    return scope

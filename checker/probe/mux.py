@@ -67,24 +67,28 @@ def question_key(wire: bytes) -> bytes | None:
     """The question section of a DNS message (from offset 12), the name lower-cased; None when
     the message has no single plain question (compressed names do not occur in a question
     section written first)."""
-    if len(wire) < 12 or struct.unpack_from("!H", wire, 4)[0] != 1:
+    if len(wire) < 12 or wire[4:6] != b"\x00\x01":
         return None
     at = 12
-    labels: list[bytes] = []
+    end = len(wire)
     while True:
-        if at >= len(wire):
+        if at >= end:
             return None
         length = wire[at]
         if length == 0:
             at += 1
             break
-        if length > 63 or at + 1 + length > len(wire):
+        if length > 63:
             return None
-        labels.append(wire[at:at + 1 + length])
         at += 1 + length
-    if at + 4 > len(wire):
+    if at + 4 > end:
         return None
-    return b"".join(labels).lower() + b"\x00" + wire[at:at + 4]
+    return wire[12:at + 4].lower()
+
+
+def echoes(data: bytes, key: bytes) -> bool:
+    """``data`` holds exactly one question, and it is ``key`` (names compared case-insensitively)."""
+    return data[4:6] == b"\x00\x01" and data[12:12 + len(key)].lower() == key
 
 
 class _Pending:
@@ -109,6 +113,11 @@ class Reply:
     """``timeout`` or ``network_error: …`` when nothing was accepted."""
     rejected: int
     """Datagrams with this question's ID that were rejected (wrong question, unparseable)."""
+
+
+def _expire(future: asyncio.Future[tuple[bytes, Any]]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -223,12 +232,15 @@ class UdpMux:
                 except OSError as exc:
                     return Reply(None, None, f"network_error: {exc.strerror or exc}", 0)
                 self.stats.sent += 1
+                timer = self._loop.call_later(timeout, _expire, future)
                 try:
-                    got, parsed = await asyncio.wait_for(future, timeout)
+                    got, parsed = await future
                 except TimeoutError:
                     return Reply(None, None, "timeout", pending.rejected)
                 except ConnectionError as exc:
                     return Reply(None, None, str(exc), pending.rejected)
+                finally:
+                    timer.cancel()
                 return Reply(got, parsed, None, pending.rejected)
             finally:
                 self._rest(qid)
@@ -279,7 +291,7 @@ class UdpMux:
         if pending is None or pending.future.done():
             self.stats.stray += 1
             return
-        parsed = pending.accept(data) if data[2] & 0x80 and question_key(data) == pending.key else None
+        parsed = pending.accept(data) if data[2] & 0x80 and echoes(data, pending.key) else None
         if parsed is None:
             self.stats.rejected += 1
             pending.rejected += 1

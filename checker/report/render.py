@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -80,9 +81,40 @@ class RenderOptions:
     """A folder whose templates override the bundled ones."""
 
 
+LISTS = ("results", "controls")
+"""The report's long lists: one entry a line, so a million results stay readable and quick to write."""
+
+
+def json_item(item: Any) -> str:
+    """One entry of a long list, on one line (the C encoder: no indent)."""
+    return json.dumps(item, ensure_ascii=False)
+
+
+def json_chunks(header: View, lists: Mapping[str, Iterable[str]]) -> Iterator[str]:
+    """The JSON report in pieces: ``header`` (whose ``results`` and ``controls`` are empty) indented
+    by two, with each list's entries (already ``json_item`` text) spliced in one a line."""
+    rest = json.dumps(header, indent=2, ensure_ascii=False) + "\n"
+    for name in LISTS:
+        marker = f'\n  "{name}": [],\n'
+        before, found, rest = rest.partition(marker)
+        if not found:
+            raise ValueError(f"the report header has no empty {name!r} list")
+        yield before
+        rest = "\n" + rest
+        first = True
+        for line in lists.get(name, ()):
+            yield (f'\n  "{name}": [\n    ' if first else ",\n    ") + line
+            first = False
+        yield f'\n  "{name}": [],' if first else "\n  ],"
+    yield rest
+
+
 def json_text(view: View) -> str:
     """The JSON report, exactly as written to disk (its bytes are what ``source_sha256`` hashes)."""
-    return json.dumps(view, indent=2, ensure_ascii=False) + "\n"
+    header = {key: ([] if key in LISTS else value) for key, value in view.items()}
+    if not all(key in view for key in LISTS):
+        return json.dumps(view, indent=2, ensure_ascii=False) + "\n"
+    return "".join(json_chunks(header, {name: map(json_item, view[name]) for name in LISTS}))
 
 
 def sha256(text: str) -> str:

@@ -11,23 +11,24 @@
 * trims the raw evidence by ``--evidence``.
 
 ``write_json`` then writes the JSON report byte for byte as ``json_text(view_model(run))`` would
-for the same results, without ever building it in memory.
+for the same results, without ever building it in memory: each result and control answer is one
+line (``json_item``), spliced into the indented rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from checker.models import Observation, QueryKind, Result, Run, Verdict
+from checker.report.render import LISTS, json_chunks, json_item
 from checker.report.view import View, observation, result, view_model
 from checker.tally import Tally
 
@@ -66,11 +67,6 @@ def result_key(item: Result) -> str:
 
 def control_key(obs: Observation) -> str:
     return "\x00".join((obs.resolver, obs.qname, obs.qtype))
-
-
-def _indented(data: Any) -> str:
-    """``data`` as it stands inside the report's top-level lists (json.dumps indent 2, two levels deep)."""
-    return "\n".join("    " + line for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
 
 
 class Spool:
@@ -140,7 +136,7 @@ class ReportOutput:
         if not good(item):
             self._failing.add(item.query.name)
         self.tally.add(item)
-        self.spool.add("results", result_key(item), _indented(result(item)))
+        self.spool.add("results", result_key(item), json_item(result(item)))
         if self.on_result is not None:
             self.on_result(item)
         self._keep(item)
@@ -148,7 +144,7 @@ class ReportOutput:
     def control(self, obs: Observation) -> None:
         if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and obs.qname not in self._failing):
             obs = _bare(obs)
-        self.spool.add("controls", control_key(obs), _indented(observation(obs)))
+        self.spool.add("controls", control_key(obs), json_item(observation(obs)))
         if self._all_controls and len(self.kept_controls) < self.keep * 4:
             self.kept_controls.append(obs)
         else:
@@ -189,31 +185,12 @@ class ReportOutput:
     def write_json(self, run: Run, stream: IO[bytes]) -> str:
         """Write the full JSON report to ``stream``; return its SHA-256."""
         header = view_model(run, self.tally, results=False)
-        text = json.dumps(header, indent=2, ensure_ascii=False) + "\n"
         digest = hashlib.sha256()
-
-        def put(part: str) -> None:
+        lists = {name: self.spool.read(name) for name in LISTS}
+        for part in json_chunks(header, lists):
             data = part.encode("utf-8")
             digest.update(data)
             stream.write(data)
-
-        rest = text
-        for section in ("results", "controls"):
-            marker = f'\n  "{section}": [],\n'
-            before, found, rest = rest.partition(marker)
-            assert found, f"no {section} list in the report header"
-            put(before)
-            rest = "\n" + rest
-            if not self.spool.counts.get(section):
-                put(marker[:-1])
-                continue
-            put(f'\n  "{section}": [\n')
-            first = True
-            for body in self.spool.read(section):
-                put(body if first else ",\n" + body)
-                first = False
-            put("\n  ],")
-        put(rest)
         return digest.hexdigest()
 
     def close(self) -> None:
