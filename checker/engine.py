@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import https
 from checker.probe.client import ProbeSettings, ask
-from checker.probe.mux import MuxStats, UdpMux
+from checker.probe.mux import Limit, MuxStats, UdpMux
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +144,9 @@ class Engine:
         self.observer = observer
         self.resolvers = tuple(resolvers)
         self.pacers = {r.name: Pacer(r.qps, adaptive=not r.block.drop) for r in resolvers}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, Limit] = {}
         self._budget = socket_budget()
-        self._sockets: asyncio.Semaphore | None = None
+        self._sockets: Limit | None = None
         self.shared_udp = shared_udp
         self.muxes: dict[str, UdpMux] = {}
         """The shared UDP socket of each UDP resolver, while the engine is open."""
@@ -157,8 +157,8 @@ class Engine:
         await stack.enter_async_context(https.clients())
         stack.callback(self._close_muxes)
         self._stack = stack
-        self._sockets = asyncio.Semaphore(self._budget)
-        self._limits = {r.name: asyncio.Semaphore(r.concurrency) for r in self.resolvers}
+        self._sockets = Limit(self._budget)
+        self._limits = {r.name: Limit(r.concurrency) for r in self.resolvers}
         for resolver in self.resolvers:
             if resolver.protocol is Protocol.UDP and self.shared_udp and resolver.name not in self.muxes:
                 mux = UdpMux(resolver.host, resolver.port)
@@ -224,10 +224,10 @@ class Engine:
             for _ in range(max(1, min(workers, total if total is not None else workers))):
                 group.create_task(worker())
 
-    async def _ask(self, resolver: Resolver, qname: str, qtype: str, sockets: asyncio.Semaphore) -> Observation:
+    async def _ask(self, resolver: Resolver, qname: str, qtype: str, sockets: Limit) -> Observation:
         limit = self._limits.get(resolver.name)
         if limit is None:
-            limit = self._limits[resolver.name] = asyncio.Semaphore(resolver.concurrency)
+            limit = self._limits[resolver.name] = Limit(resolver.concurrency)
         pacer = self.pacers.setdefault(resolver.name, Pacer(resolver.qps, adaptive=not resolver.block.drop))
         async with limit:
             mux = self.muxes.get(resolver.name)

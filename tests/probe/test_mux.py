@@ -168,3 +168,34 @@ def test_nxdomain_through_the_mux_keeps_the_raw_bytes() -> None:
     obs = results[0]
     assert obs.rcode == "NXDOMAIN" and obs.wire is not None
     assert dns.message.from_wire(obs.wire).rcode() == dns.rcode.NXDOMAIN
+
+
+def test_limit_holds_at_most_its_size_first_come_first_served_and_survives_cancellation() -> None:
+    from checker.probe.mux import Limit
+
+    async def run() -> tuple[int, list[int]]:
+        limit = Limit(2)
+        inside = peak = 0
+        order: list[int] = []
+
+        async def worker(n: int, hold: float) -> None:
+            nonlocal inside, peak
+            async with limit:
+                inside += 1
+                peak = max(peak, inside)
+                order.append(n)
+                await asyncio.sleep(hold)
+                inside -= 1
+
+        tasks = [asyncio.ensure_future(worker(n, 0.02)) for n in range(6)]
+        await asyncio.sleep(0)
+        tasks[3].cancel()  # waiting in line: its turn must pass on, not be lost
+        await asyncio.gather(*tasks, return_exceptions=True)
+        async with limit:  # every slot came back
+            async with limit:
+                pass
+        return peak, order
+
+    peak, order = asyncio.run(run())
+    assert peak == 2
+    assert order == [0, 1, 2, 4, 5]
