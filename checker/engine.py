@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import https
-from checker.probe.client import ProbeSettings, ask
+from checker.probe.client import Flight, ProbeSettings, ask
 from checker.probe.mux import Limit, MuxStats, UdpMux
 
 
@@ -91,14 +91,19 @@ class Pacer:
 
     async def tick(self) -> None:
         """Wait for the next free sending slot."""
+        wait = self.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def reserve(self) -> float:
+        """Book the next free sending slot; return the seconds until it comes."""
         if not self.rate:
-            return
+            return 0.0
         interval = 1.0 / self.rate
         now = time.monotonic()
         wait = self._next - now
         self._next = max(now, self._next) + interval
-        if wait > 0:
-            await asyncio.sleep(wait)
+        return max(wait, 0.0)
 
     def answered(self) -> None:
         """An answer came: recover some of the rate lost."""
@@ -167,6 +172,8 @@ class Engine:
                 except OSError:
                     continue  # ask() opens a socket a question and reports the error on each
                 self.muxes[resolver.name] = mux
+                # No more in flight than the receive buffer holds answers for.
+                self._limits[resolver.name] = Limit(min(resolver.concurrency, mux.stats.window))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -181,6 +188,8 @@ class Engine:
 
     def stats(self) -> dict[str, MuxStats]:
         """What each resolver's shared UDP socket has seen so far."""
+        for mux in self.muxes.values():
+            mux.count_drops()
         return {name: mux.stats for name, mux in self.muxes.items()}
 
     async def stream(
@@ -201,40 +210,100 @@ class Engine:
             return
         assert self._sockets is not None
         sockets = self._sockets
-        pending = iter(questions)
+        loop = asyncio.get_running_loop()
         done = 0
+        outstanding = 0
+        fed = False
+        finished = asyncio.Event()
+        failure: list[BaseException] = []
+        tasks: set[asyncio.Task[None]] = set()
         if self.observer:
             self.observer(ProgressEvent(phase, 0, total or 0))
 
-        async def worker() -> None:
-            nonlocal done
-            for resolver, qname, qtype in pending:
-                known = prior.get((phase, resolver.name, qname, qtype)) if prior else None
-                if known is None:
-                    known = await self._ask(resolver, qname, qtype, sockets)
-                    if sink is not None:
-                        sink(phase, known)
-                receive(known)
+        def complete(observation: Observation, limit: Limit | None, asked: bool) -> None:
+            nonlocal done, outstanding
+            if limit is not None:
+                limit.release()
+            try:
+                if asked and sink is not None:
+                    sink(phase, observation)
+                receive(observation)
                 done += 1
                 if self.observer:
                     self.observer(ProgressEvent(phase, done, total or done))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of stream()
+                failure.append(exc)
+                finished.set()
+            finally:
+                if limit is not None:
+                    outstanding -= 1
+                if fed and not outstanding:
+                    finished.set()
 
-        workers = min(sum(r.concurrency for r in self.resolvers), self._budget + len(self.muxes) * 4096)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(max(1, min(workers, total if total is not None else workers))):
-                group.create_task(worker())
+        async def by_task(resolver: Resolver, qname: str, qtype: str, limit: Limit) -> None:
+            try:
+                async with sockets:
+                    pacer = self._pacer(resolver)
+                    observation = await ask(resolver, qname, qtype, self.settings, pace=pacer)
+            except BaseException as exc:
+                limit.release()
+                nonlocal outstanding
+                outstanding -= 1
+                failure.append(exc)
+                finished.set()
+                raise
+            complete(observation, limit, True)
 
-    async def _ask(self, resolver: Resolver, qname: str, qtype: str, sockets: Limit) -> Observation:
+        try:
+            for resolver, qname, qtype in questions:
+                if failure:
+                    break
+                known = prior.get((phase, resolver.name, qname, qtype)) if prior else None
+                if known is not None:
+                    complete(known, None, False)
+                    continue
+                limit = self._limit(resolver)
+                await limit.acquire()
+                outstanding += 1
+                mux = self.muxes.get(resolver.name)
+                if mux is None:
+                    task = loop.create_task(by_task(resolver, qname, qtype, limit))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    continue
+                pacer = self._pacer(resolver)
+                wait = pacer.reserve()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+
+                def landed(observation: Observation, limit: Limit = limit) -> None:
+                    complete(observation, limit, True)
+
+                flight = Flight(resolver, qname, qtype, self.settings, pacer, mux, landed)
+                flight.start()
+            fed = True
+            if outstanding and not failure:
+                await finished.wait()
+        finally:
+            fed = True
+            for task in list(tasks):
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if failure:
+            raise failure[0]
+
+    def _limit(self, resolver: Resolver) -> Limit:
         limit = self._limits.get(resolver.name)
         if limit is None:
             limit = self._limits[resolver.name] = Limit(resolver.concurrency)
-        pacer = self.pacers.setdefault(resolver.name, Pacer(resolver.qps, adaptive=not resolver.block.drop))
-        async with limit:
-            mux = self.muxes.get(resolver.name)
-            if mux is not None:  # shares one socket: no socket of its own to budget
-                return await ask(resolver, qname, qtype, self.settings, pace=pacer, mux=mux)
-            async with sockets:
-                return await ask(resolver, qname, qtype, self.settings, pace=pacer)
+        return limit
+
+    def _pacer(self, resolver: Resolver) -> Pacer:
+        pacer = self.pacers.get(resolver.name)
+        if pacer is None:
+            pacer = self.pacers[resolver.name] = Pacer(resolver.qps, adaptive=not resolver.block.drop)
+        return pacer
 
     async def observe(
         self, phase: str, work: Sequence[tuple[Resolver, str, str]],

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import errno
+import os
 import random
 import socket
 import struct
@@ -41,6 +42,8 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 """Linux: set the receive buffer past ``net.core.rmem_max`` (needs CAP_NET_ADMIN)."""
 _CMSG_SPACE = socket.CMSG_SPACE(4)
 _MAX_DATAGRAM = 65535
+SWEEP = 0.02
+"""Seconds between two looks for questions that timed out (a timeout fires at most this late)."""
 
 
 @dataclass(slots=True)
@@ -105,6 +108,10 @@ class Limit:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line for one when none is free."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
             return
@@ -114,16 +121,17 @@ class Limit:
             await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                self._release()  # handed the slot as we were cancelled: pass it on
+                self.release()  # handed the slot as we were cancelled: pass it on
             else:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give a slot back: straight to the next in line, if any."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -132,13 +140,18 @@ class Limit:
         self._free += 1
 
 
-class _Pending:
-    __slots__ = ("accept", "future", "key", "rejected")
+Done = Callable[["Reply"], None]
+"""Called once per question sent with ``send``: with the answer, or why none came."""
 
-    def __init__(self, future: asyncio.Future[tuple[bytes, Any]], key: bytes, accept: Callable[[bytes], Any]) -> None:
-        self.future = future
+
+class _Pending:
+    __slots__ = ("accept", "done", "key", "qid", "rejected")
+
+    def __init__(self, qid: int, key: bytes, accept: Callable[[bytes], Any], done: Done) -> None:
+        self.qid = qid
         self.key = key
         self.accept = accept
+        self.done = done
         self.rejected = 0
 
 
@@ -156,18 +169,17 @@ class Reply:
     """Datagrams with this question's ID that were rejected (wrong question, unparseable)."""
 
 
-def _expire(future: asyncio.Future[tuple[bytes, Any]]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
 class UdpMux:
-    """One connected UDP socket to ``host:port`` carrying up to ``window`` questions at once."""
+    """One connected UDP socket to ``host:port`` carrying many questions at once.
+
+    ``stats.window`` is how many answers the receive buffer holds; the caller keeps no more
+    questions than that in flight (the engine caps a resolver's concurrency at it).
+    """
 
     def __init__(self, host: str, port: int, *, rcvbuf: int = RCVBUF, quarantine: float = 10.0) -> None:
         self.host = host
@@ -180,7 +192,9 @@ class UdpMux:
         self._pending: dict[int, _Pending] = {}
         self._resting: collections.deque[tuple[float, int]] = collections.deque()
         self._resting_ids: set[int] = set()
-        self._slots: Limit | None = None
+        self._expiry: dict[float, collections.deque[tuple[float, _Pending]]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
         self._error: str | None = None
 
     # ----------------------------------------------------------------- life cycle
@@ -205,13 +219,35 @@ class UdpMux:
             raise
         self.stats.rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.stats.window = max(16, self.stats.rcvbuf // DATAGRAM_COST)
-        self._slots = Limit(self.stats.window)
         self._sock = sock
         self._loop = loop
         loop.add_reader(sock.fileno(), self._readable)
 
+    def count_drops(self) -> None:
+        """Bring ``stats.dropped`` up to date from the kernel's table of UDP sockets (Linux): the
+        count that comes with each datagram misses drops after the last one read."""
+        if self._sock is None:
+            return
+        try:
+            inode = os.fstat(self._sock.fileno()).st_ino
+            table = "/proc/net/udp6" if self._sock.family == socket.AF_INET6 else "/proc/net/udp"
+            with open(table, encoding="ascii") as handle:
+                for line in handle:
+                    fields = line.split()
+                    if len(fields) >= 13 and fields[9] == str(inode):
+                        self.stats.dropped = max(self.stats.dropped, int(fields[12]))
+                        return
+        except (OSError, ValueError):
+            return
+
     def close(self) -> None:
-        """Stop reading and close the socket; questions still in flight fail."""
+        """Stop reading and close the socket; questions still in flight fail, and so does any sent later."""
+        self.count_drops()
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._expiry.clear()
         if self._sock is None:
             return
         assert self._loop is not None
@@ -219,9 +255,8 @@ class UdpMux:
             self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
         self._sock = None
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(ConnectionError("network_error: the socket was closed"))
+        for pending in list(self._pending.values()):
+            self._finish(pending, Reply(None, None, "network_error: the socket was closed", pending.rejected))
         self._pending.clear()
 
     # ----------------------------------------------------------------- IDs
@@ -255,52 +290,88 @@ class UdpMux:
         """
         if self._sock is None:
             self.open()
-        assert self._slots is not None and self._loop is not None and self._sock is not None
+        assert self._loop is not None
+        future: asyncio.Future[Reply] = self._loop.create_future()
+
+        def done(reply: Reply) -> None:
+            if not future.done():
+                future.set_result(reply)
+
+        qid = self.send(wire, timeout, accept, done)
+        if qid is None:
+            await self.writable()
+            qid = self.send(wire, timeout, accept, done)
+            if qid is None:
+                return Reply(None, None, "network_error: the socket stays full", 0)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if qid in self._pending:
+                self._rest(qid)
+            raise
+
+    def send(self, wire: bytes, timeout: float, accept: Callable[[bytes], Any], done: Done) -> int | None:
+        """Send ``wire`` with a free ID (returned); ``done`` gets the ``Reply`` later (never before
+        this returns). None when the socket's send buffer is full: nothing was sent, try again
+        once it is writable (``writable()``)."""
+        if self._closed:
+            asyncio.get_running_loop().call_soon(done, Reply(None, None, "network_error: the socket was closed", 0))
+            return 0
+        if self._sock is None:
+            self.open()
+        assert self._loop is not None and self._sock is not None
         key = question_key(wire)
         if key is None:
             raise ValueError("the query has no single question")
-        async with self._slots:
-            qid = self._free_id()
-            future: asyncio.Future[tuple[bytes, Any]] = self._loop.create_future()
-            pending = _Pending(future, key, accept)
-            self._pending[qid] = pending
-            data = struct.pack("!H", qid) + wire[2:]
-            try:
-                try:
-                    self._sock.send(data)
-                except BlockingIOError:
-                    await self._send_when_writable(data)
-                except OSError as exc:
-                    return Reply(None, None, f"network_error: {exc.strerror or exc}", 0)
-                self.stats.sent += 1
-                timer = self._loop.call_later(timeout, _expire, future)
-                try:
-                    got, parsed = await future
-                except TimeoutError:
-                    return Reply(None, None, "timeout", pending.rejected)
-                except ConnectionError as exc:
-                    return Reply(None, None, str(exc), pending.rejected)
-                finally:
-                    timer.cancel()
-                return Reply(got, parsed, None, pending.rejected)
-            finally:
-                self._rest(qid)
+        qid = self._free_id()
+        pending = _Pending(qid, key, accept, done)
+        data = struct.pack("!H", qid) + wire[2:]
+        try:
+            self._sock.send(data)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            self._loop.call_soon(done, Reply(None, None, f"network_error: {exc.strerror or exc}", 0))
+            self._rest(qid)
+            return qid
+        self._pending[qid] = pending
+        self.stats.sent += 1
+        queue = self._expiry.get(timeout)
+        if queue is None:
+            queue = self._expiry[timeout] = collections.deque()
+        queue.append((self._loop.time() + timeout, pending))
+        if self._sweeper is None:
+            self._sweeper = self._loop.call_later(SWEEP, self._sweep)
+        return qid
 
-    async def _send_when_writable(self, data: bytes) -> None:
+    def _finish(self, pending: _Pending, reply: Reply) -> None:
+        if self._pending.get(pending.qid) is pending:
+            self._rest(pending.qid)
+            pending.done(reply)
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        self._sweeper = None
+        now = self._loop.time()
+        waiting = False
+        for queue in self._expiry.values():
+            while queue and queue[0][0] <= now:
+                pending = queue.popleft()[1]
+                self._finish(pending, Reply(None, None, "timeout", pending.rejected))
+            waiting = waiting or bool(queue)
+        if waiting:
+            self._sweeper = self._loop.call_later(SWEEP, self._sweep)
+
+    async def writable(self) -> None:
+        """Wait until the socket can send again."""
         assert self._loop is not None and self._sock is not None
-        while True:
-            ready: asyncio.Future[None] = self._loop.create_future()
-            fd = self._sock.fileno()
-            self._loop.add_writer(fd, _wake, ready)
-            try:
-                await ready
-            finally:
-                self._loop.remove_writer(fd)
-            try:
-                self._sock.send(data)
-                return
-            except BlockingIOError:
-                continue
+        ready: asyncio.Future[None] = self._loop.create_future()
+        fd = self._sock.fileno()
+        self._loop.add_writer(fd, _wake, ready)
+        try:
+            await ready
+        finally:
+            self._loop.remove_writer(fd)
 
     def _readable(self) -> None:
         sock = self._sock
@@ -329,19 +400,21 @@ class UdpMux:
             self.stats.rejected += 1
             return
         pending = self._pending.get(struct.unpack_from("!H", data)[0])
-        if pending is None or pending.future.done():
+        if pending is None:
             self.stats.stray += 1
             return
-        parsed = pending.accept(data) if data[2] & 0x80 and echoes(data, pending.key) else None
+        try:
+            parsed = pending.accept(data) if data[2] & 0x80 and echoes(data, pending.key) else None
+        except Exception:  # noqa: BLE001 - a datagram the parser chokes on is rejected, never fatal
+            parsed = None
         if parsed is None:
             self.stats.rejected += 1
             pending.rejected += 1
             return
         self.stats.accepted += 1
-        pending.future.set_result((data, parsed))
+        self._finish(pending, Reply(data, parsed, None, pending.rejected))
 
     def _fail_all(self, error: str) -> None:
         """ICMP unreachable on the connected socket: nobody listens there; every question fails now."""
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(ConnectionError(error))
+        for pending in list(self._pending.values()):
+            self._finish(pending, Reply(None, None, error, pending.rejected))
