@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -699,11 +700,12 @@ def _run_loop(coroutine: Coroutine[Any, Any, Run]) -> Run:
     event loop for the same code), else on asyncio's own; ``BLOCKAUDIT_LOOP=asyncio`` forces the latter."""
     if os.environ.get("BLOCKAUDIT_LOOP") != "asyncio":
         try:
-            import uvloop
+            uvloop = importlib.import_module("uvloop")
         except ImportError:
             pass
         else:
-            return uvloop.run(coroutine)
+            run: Run = uvloop.run(coroutine)
+            return run
     return asyncio.run(coroutine)
 
 

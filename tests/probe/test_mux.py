@@ -213,9 +213,8 @@ def test_limit_holds_at_most_its_size_first_come_first_served_and_survives_cance
         await asyncio.sleep(0)
         tasks[3].cancel()  # waiting in line: its turn must pass on, not be lost
         await asyncio.gather(*tasks, return_exceptions=True)
-        async with limit:  # every slot came back
-            async with limit:
-                pass
+        async with limit, limit:  # every slot came back
+            pass
         return peak, order
 
     peak, order = asyncio.run(run())
