@@ -32,7 +32,7 @@ from checker.report.render import LISTS, json_chunks, json_item
 from checker.report.view import View, observation, result, view_model
 from checker.tally import Tally
 
-KEEP = 20_000
+KEEP = 10_000
 """Results kept in memory for the reports other than JSON (all of them up to this many)."""
 _KIND_ORDER = {QueryKind.ORDERED: 0, QueryKind.EXEMPTION: 1, QueryKind.CANARY: 2}
 
@@ -133,8 +133,8 @@ class ReportOutput:
     def result(self, item: Result) -> None:
         if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and good(item)):
             item = dataclasses.replace(item, observations=tuple(_bare(o) for o in item.observations))
-        if not good(item):
-            self._failing.add(item.query.name)
+        if self.evidence is Evidence.FAILURES and not good(item):
+            self._failing.add(item.query.name)  # its control answers keep their bytes
         self.tally.add(item)
         self.spool.add("results", result_key(item), json_item(result(item)))
         if self.on_result is not None:
@@ -145,7 +145,7 @@ class ReportOutput:
         if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and obs.qname not in self._failing):
             obs = _bare(obs)
         self.spool.add("controls", control_key(obs), json_item(observation(obs)))
-        if self._all_controls and len(self.kept_controls) < self.keep * 4:
+        if self._all and self._all_controls and len(self.kept_controls) < self.keep * 2:
             self.kept_controls.append(obs)
         else:
             self._all_controls = False
