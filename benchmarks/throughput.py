@@ -475,19 +475,37 @@ class ReportFacts:
 def read_report(path: Path) -> ReportFacts:
     """Count the report's observations by phase, the subject's verdicts, and its ordered results.
 
-    Phases are told apart by where the report keeps each observation: a resolver's ``health``
-    (the canaries A and AAAA and the name that must not exist, then the recheck), its
-    ``identity``, the subject's results and the ``controls`` list (whose health observations
-    are skipped: they are the control's ``health`` ones again). A report that says how many
-    rechecks ran (``run.settings.rechecks``; it keeps only the last one's observations) gets
-    its recheck count from there.
+    A report of 1M names is gigabytes and would take several times that parsed whole, so the
+    bulky parts are counted as the parser builds them and dropped at once: every observation
+    of a synthetic name (the names phase: the subject's in ``results``, the control's in
+    ``controls``), every result (its verdict counted), and every order target. What is left is
+    small: the resolvers with their ``health`` (the canaries A and AAAA and the name that must
+    not exist, then the recheck) and ``identity`` observations. A report that says how many
+    rechecks ran (``run.settings.rechecks``; it keeps only the last one's observations) gets its
+    recheck count from there.
     """
-    with path.open("rb") as handle:
-        report = json.load(handle)
-    settings = report["run"]["settings"]
-    canaries = set(report["run"]["canaries"])
-    nx_name = settings["nxdomain_probe"]
     tally = _Tally()
+    verdicts: collections.Counter[str] = collections.Counter()
+    ordered = 0
+
+    def slim(obj: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal ordered
+        if "qtype" in obj and "attempts" in obj and str(obj.get("qname", "")).endswith(BENCH_DOMAIN):
+            tally.add("names", obj)  # an observation of the names phase
+            return None
+        if "verdict" in obj and "query_name" in obj:  # a result (its observations are counted above)
+            if obj.get("kind") == "ordered" and obj.get("resolver") == SUBJECT:
+                ordered += 1
+                verdicts[obj["verdict"]] += 1
+            return None
+        if "domain" in obj and "line" in obj:  # an order's target
+            return None
+        return obj
+
+    with path.open(encoding="utf-8") as handle:
+        report = json.load(handle, object_hook=slim)
+    settings = report["run"]["settings"]
+    canaries = report["run"]["canaries"]
     for resolver in report["resolvers"]:
         health = resolver.get("health") or {}
         first = 2 * len(canaries) + 1
@@ -495,19 +513,6 @@ def read_report(path: Path) -> ReportFacts:
             tally.add("health" if index < first else "recheck", obs)
         for obs in (resolver.get("identity") or {}).get("observations", []):
             tally.add("identity", obs)
-    verdicts: collections.Counter[str] = collections.Counter()
-    ordered = 0
-    for result in report["results"]:
-        if result["kind"] == "canary":
-            continue  # its observations are the health phase's
-        for obs in result["observations"]:
-            tally.add("names", obs)
-        if result["kind"] == "ordered" and result["resolver"] == SUBJECT:
-            ordered += 1
-            verdicts[result["verdict"]] += 1
-    for obs in report["controls"]:
-        if obs["qname"] not in canaries and obs["qname"] != nx_name:
-            tally.add("names", obs)
     if isinstance(settings.get("rechecks"), int):
         subjects = sum(1 for r in report["resolvers"] if r["role"] == "subject")
         tally.packets["recheck"] = settings["rechecks"] * len(canaries) * subjects
@@ -520,8 +525,7 @@ def read_report(path: Path) -> ReportFacts:
 def read_report_apart(path: Path) -> ReportFacts:
     """``read_report`` in a child process.
 
-    A report of 100k names is hundreds of MiB, and parsed it takes gigabytes. This process must
-    stay small: Linux counts the memory high-water mark of the process that starts a child in
+    This process must stay small: Linux counts the memory high-water mark of the process that starts a child in
     that child's ``ru_maxrss`` (the mm it forked, or vforked, and then replaced by exec), so a
     big benchmark process would put a floor under every later blockaudit's peak RSS.
     """
