@@ -193,18 +193,23 @@ async def ask(
             break
     elapsed_ms = round((time.monotonic() - start) * 1000, 3)
     transport = "tcp" if tcp and resolver.protocol is Protocol.UDP else resolver.protocol.value
-    fields = got.fields
+    return _observation(resolver.name, qname, qtype, transport, started_at, elapsed_ms, attempts, rejected,
+                        got.wire, got.fields, got.error)
+
+
+def _observation(resolver: str, qname: str, qtype: str, transport: str, started_at: dt.datetime,
+                 elapsed_ms: float, attempts: int, rejected: int, wire: bytes | None, fields: Described | None,
+                 error: str | None) -> Observation:
+    """What came back for one question: the answer's fields and bytes, or why there was none."""
     if fields is None:
         return Observation(
-            resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
-            started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
-            error=got.error or "timeout", rejected=rejected,
+            resolver=resolver, qname=qname, qtype=qtype, transport=transport, started_at=started_at,
+            elapsed_ms=elapsed_ms, attempts=attempts, error=error or "timeout", rejected=rejected,
         )
     return Observation(
-        resolver=resolver.name, qname=qname, qtype=qtype, transport=transport,
-        started_at=started_at, elapsed_ms=elapsed_ms, attempts=attempts,
-        wire=got.wire, rejected=rejected, rcode=fields.rcode, flags=fields.flags,
-        answers=fields.answers, authority=fields.authority, ede=fields.ede,
+        resolver=resolver, qname=qname, qtype=qtype, transport=transport, started_at=started_at,
+        elapsed_ms=elapsed_ms, attempts=attempts, wire=wire, rejected=rejected, rcode=fields.rcode,
+        flags=fields.flags, answers=fields.answers, authority=fields.authority, ede=fields.ede,
     )
 
 
@@ -288,15 +293,5 @@ class Flight:
 
     def _finish(self, transport: str, wire: bytes | None, fields: Described | None, error: str | None) -> None:
         elapsed_ms = round((time.monotonic() - self._elapsed_start) * 1000, 3)
-        resolver, qname = self.resolver.name, self._query.qname
-        if fields is None:
-            observation = Observation(
-                resolver=resolver, qname=qname, qtype=self.qtype, transport=transport, started_at=self.started_at,
-                elapsed_ms=elapsed_ms, attempts=self.attempts, error=error or "timeout", rejected=self.rejected)
-        else:
-            observation = Observation(
-                resolver=resolver, qname=qname, qtype=self.qtype, transport=transport, started_at=self.started_at,
-                elapsed_ms=elapsed_ms, attempts=self.attempts, wire=wire, rejected=self.rejected,
-                rcode=fields.rcode, flags=fields.flags, answers=fields.answers, authority=fields.authority,
-                ede=fields.ede)
-        self.done(observation)
+        self.done(_observation(self.resolver.name, self._query.qname, self.qtype, transport, self.started_at,
+                               elapsed_ms, self.attempts, self.rejected, wire, fields, error))
