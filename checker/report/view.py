@@ -29,6 +29,9 @@ from checker.models import (
 from checker.tally import Scope, Tally
 
 REPORT_SCHEMA = "blockaudit/report/1"
+MAX_LISTED_TARGETS = 1000
+"""An order's targets listed in a report; ``target_count`` says how many it has (a list of a million
+names is the order file's to hold, not every report's)."""
 
 View = dict[str, Any]
 
@@ -108,13 +111,14 @@ def _order(order: Order, run: Run, scope: Scope) -> View:
         "deadline": _deadline(order.deadline),
         "served": _time(order.served),
         "notified": _time(order.notified),
-        "targets": [_target(t) for t in order.targets],
+        "targets": [_target(t) for t in order.targets[:MAX_LISTED_TARGETS]],
+        "target_count": len(order.targets),
         "exemptions": [t.value for t in order.exemptions],
         "amendments": [
             {"id": a.id, "date": a.date.isoformat(), "kind": a.kind.value,
              "deadline": _deadline(a.deadline), "notified": _time(a.notified),
              "sources": [_source(s) for s in a.sources], "note": a.note,
-             "targets": [_target(t) for t in a.targets]}
+             "targets": [_target(t) for t in a.targets[:MAX_LISTED_TARGETS]], "target_count": len(a.targets)}
             for a in order.amendments
         ],
         "events": [{"date": e.date.isoformat(), "what": e.what, "inferred": e.inferred} for e in order.events],
