@@ -103,19 +103,6 @@ class Tally:
         for scope in self._scopes(result):
             scope.add(result)
 
-    def remove(self, result: Result) -> None:
-        """Take back a result that is replaced (a verdict revised after the run)."""
-        self.results -= 1
-        for scope in self._scopes(result):
-            scope.by_kind[result.query.kind.value][result.verdict.value] -= 1
-            if classify.violates(result):
-                scope.violations -= 1
-            if result.deadline is not None and result.deadline.status in ("pending", "overdue"):
-                if result.deadline.status == "pending":
-                    scope.pending -= 1
-                else:
-                    scope.overdue -= 1
-
     def _scopes(self, result: Result) -> list[Scope]:
         scopes = [self.run, _get(self.resolvers, result.resolver)]
         operator = self.operators.get(result.resolver)

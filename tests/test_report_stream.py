@@ -75,6 +75,7 @@ def test_a_run_larger_than_memory_keeps_failures_and_every_count() -> None:
         assert view["summary"]["status"] == full["summary"]["status"]
         assert [r.get("status") for r in view["resolvers"]] == [r.get("status") for r in full["resolvers"]]
         assert view["summary"]["listed"]["left_out"] > 0
+        assert view["summary"]["listed"]["controls_left_out"] == len(full["controls"])
         assert all(not good(r) for r in output.kept)
         buffer = io.BytesIO()
         output.write_json(run, buffer)

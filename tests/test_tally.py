@@ -51,17 +51,3 @@ def test_tally_equals_the_rollups_over_the_list(items: list[Result]) -> None:
         mine = [r for r in items if order in r.query.orders]
         assert tally.scope("order", order).status().value == classify.rollup(mine).value
     assert tally.run.pending == sum(1 for r in items if r.deadline and r.deadline.status == "pending")
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(results(), min_size=1, max_size=20), st.data())
-def test_remove_takes_a_result_back(items: list[Result], data: st.DataObject) -> None:
-    gone = data.draw(st.sampled_from(items))
-    tally = Tally.of(items, RESOLVERS)
-    tally.remove(gone)
-    rest = list(items)
-    rest.remove(gone)
-    assert tally.run.counts() == classify.counts(rest)
-    assert tally.run.violations == sum(1 for r in rest if classify.violates(r))
-    assert tally.scope("resolver", gone.resolver).counts() == classify.counts(
-        r for r in rest if r.resolver == gone.resolver)

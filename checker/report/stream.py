@@ -149,8 +149,8 @@ class ReportOutput:
             self.kept_controls.append(obs)
         else:
             self._all_controls = False
+            self.controls_left_out += len(self.kept_controls) + 1  # once past the limit, none are listed
             self.kept_controls = []
-            self.controls_left_out += 1
 
     def _keep(self, item: Result) -> None:
         if self._all and len(self.kept) < self.keep:
@@ -177,6 +177,7 @@ class ReportOutput:
         if not (self._all and self._all_controls):
             view["summary"]["listed"] = {
                 "results": len(self.kept), "left_out": self.left_out,
+                "controls_left_out": self.controls_left_out,
                 "note": f"{self.left_out} results in their good state and the control answers are not listed "
                         "here; the JSON report lists every result",
             }
