@@ -5,10 +5,10 @@ the project's budget (issue 8: at least 100,000 generated inputs per CI run, acr
 the importers and the DNS parsers). ``BLOCKAUDIT_FUZZ_SCALE`` scales every share (``0.1`` for a
 quick local run, ``10`` for a long one); the default is 1, the CI budget.
 
-Each fuzz test counts the inputs it really ran under its own group (``loaders``, ``importers``,
-``dns``…). ``tests/conftest.py`` prints the counts at the end of the session, and, when the scale
-is 1 or more, fails the session if the total is under ``BUDGET``, so a fuzz test that quietly
-stops generating is noticed.
+Each fuzz test counts the inputs it really ran (every example hypothesis calls it with) under
+its own group (``loaders``, ``importers``, ``dns``...). ``tests/conftest.py`` prints the counts at
+the end of the session; with ``BLOCKAUDIT_FUZZ_ENFORCE=1`` (``.ci/run`` sets it) it fails a session
+that generated less than ``BUDGET``, so a fuzz test that quietly stops generating is noticed.
 """
 
 from __future__ import annotations
@@ -38,17 +38,22 @@ def fuzz(examples: int, group: str) -> Callable[[F], F]:
     """Run the decorated hypothesis test ``examples`` times the scale, and count each run under ``group``."""
 
     def wrap(test: F) -> F:
-        @functools.wraps(test)
+        hooks = getattr(test, "hypothesis", None)
+        if hooks is None:
+            raise TypeError("@fuzz goes above @given")
+        inner = hooks.inner_test
+
+        @functools.wraps(inner)
         def counted(*args: Any, **kwargs: Any) -> Any:
             COUNTS[group] += 1
-            return test(*args, **kwargs)
+            return inner(*args, **kwargs)
 
+        hooks.inner_test = counted  # hypothesis's documented hook for wrapping each example
         return settings(  # type: ignore[no-any-return]
             max_examples=max(1, int(examples * scale())),
             deadline=None,
-            derandomize=False,
             database=None,
             suppress_health_check=list(HealthCheck),
-        )(counted)
+        )(test)
 
     return wrap
