@@ -198,6 +198,7 @@ async def audit(
         count = count_queries(orders, settings.subdomain_probes)
         expected = len(asked) * len(QTYPES)
         open_names: dict[str, tuple[Query, list[Observation]]] = {}
+        batch_size = settings.recheck_every * max(1, len(resolvers.subjects))
 
         def questions() -> Iterator[tuple[Resolver, str, str]]:
             for query in names:
@@ -208,7 +209,7 @@ async def audit(
                     for resolver in asked:
                         for qtype in QTYPES:
                             yield resolver, query.name, qtype
-                if judge.pending >= settings.recheck_every * max(1, len(resolvers.subjects)):
+                if judge.pending >= batch_size:
                     batches.close(judge.take())
 
         def receive(observation: Observation) -> None:

@@ -68,9 +68,10 @@ def order_dues(order: Order, on: dt.date | None = None) -> dict[str, Due]:
         DeadlineStart.NOTIFIED: order.notified,
     }
     out: dict[str, Due] = {}
+    due = _due(order.deadline, starts, order.id)  # one record shared by every domain of the order
     for target in order.targets:
         if target.kind is TargetKind.DOMAIN:
-            out[target.value] = _due(order.deadline, starts, order.id)
+            out[target.value] = due
     for amendment in order.amendments:
         if on is not None and amendment.date > on:
             continue
@@ -150,8 +151,12 @@ def assess(results: Iterable[Result], orders: OrderSet, on: dt.date, now: dt.dat
     table = dues(orders, on) if table is None else table
     out = []
     for result in results:
-        past = list(history.get((result.resolver, result.query.name), ()))
-        observed = min((o.started_at for o in result.observations), default=now)
-        info = judge(result, table.get(result.query.domain), [*past, (observed, result.verdict.value)], now)
-        out.append(replace(result, deadline=info))
+        due = table.get(result.query.domain)
+        if due is None or due.at is None or result.query.kind is not QueryKind.ORDERED:
+            info = judge(result, due, (), now)  # no due time: the history cannot matter
+        else:
+            past = list(history.get((result.resolver, result.query.name), ()))
+            observed = min((o.started_at for o in result.observations), default=now)
+            info = judge(result, due, [*past, (observed, result.verdict.value)], now)
+        out.append(result if info == result.deadline else replace(result, deadline=info))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -442,6 +443,46 @@ class Fingerprint:
 # --------------------------------------------------------------------------- facts
 
 
+_PARSED: dict[str, IPAddress | None] = {}
+_PARSED_MAX = 65_536
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """``text`` as an address (``ipaddress.ip_address``), or None when it is not one.
+
+    A run parses every address of every answer, and the same ones again for every name judged
+    against them, so the parse goes through the C resolver library's ``inet_pton`` (what
+    ``ipaddress`` accepts, and strictly less: no zone IDs) with a small cache."""
+    address = _PARSED.get(text, False)
+    if address is not False:
+        return address  # type: ignore[return-value]
+    try:
+        address = ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except OSError:
+        try:
+            address = ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, text))
+        except OSError:
+            address = None
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[text] = address
+    return address
+
+
+_V4_IN_V6 = (bytes(12), bytes(10) + b"\xff\xff")
+
+
+def address_text(address: IPAddress) -> str:
+    """``str(address)``, made by the C library where it writes the same text (every IPv4 address, and
+    IPv6 outside ``::/96`` and ``::ffff:0:0/96``, which the two write differently)."""
+    packed = address.packed
+    if len(packed) == 4:
+        return socket.inet_ntop(socket.AF_INET, packed)
+    if packed[:12] in _V4_IN_V6:
+        return str(address)
+    return socket.inet_ntop(socket.AF_INET6, packed)
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One resource record of a response, in presentation form."""
@@ -504,14 +545,16 @@ class Observation:
     @property
     def addresses(self) -> tuple[IPAddress, ...]:
         """Addresses on the CNAME chain from ``qname``; records for other names are ignored."""
-        chain = self.chain()
+        return self.addresses_along(self.chain())
+
+    def addresses_along(self, chain: tuple[str, ...]) -> tuple[IPAddress, ...]:
+        """``addresses``, for a caller that already has ``chain()``."""
         out: list[IPAddress] = []
         for record in self.answers:
             if record.type in ("A", "AAAA") and record.name in chain:
-                try:
-                    out.append(ipaddress.ip_address(record.data))
-                except ValueError:
-                    continue
+                address = parse_address(record.data)
+                if address is not None:
+                    out.append(address)
         return tuple(out)
 
     def chain(self) -> tuple[str, ...]:

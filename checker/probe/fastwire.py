@@ -13,6 +13,7 @@ capping, EDE text), and ``tests/probe/test_fastwire.py`` checks them against it 
 from __future__ import annotations
 
 import functools
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -305,11 +306,19 @@ def owner_text(name: bytes) -> str:
     return text if text == "." else text[:-1]
 
 
+_TEN_ZEROS = bytes(10)
+
+
 @functools.lru_cache(maxsize=4096)
 def ipv6_text(address: bytes) -> str:
     """16 octets as ``dns.ipv6.inet_ntoa`` prints them: RFC 5952 compression of the first longest
     run of two or more zero words, except ``::a.b.c.d`` (six zero words first) and
-    ``::ffff:a.b.c.d`` (five zero words, then ffff) with the last 32 bits as an IPv4 address."""
+    ``::ffff:a.b.c.d`` (five zero words, then ffff) with the last 32 bits as an IPv4 address.
+
+    The C library's ``inet_ntop`` writes the same text, and faster, for every address that does
+    not start with five zero words (glibc also writes ``::a.b.c.d`` for ``::0.0.0.2``)."""
+    if address[:10] != _TEN_ZEROS:
+        return socket.inet_ntop(socket.AF_INET6, address)
     words = _WORDS.unpack(address)
     best_start = best_len = 0
     i = 0

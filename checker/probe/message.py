@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import dns.edns
@@ -32,6 +33,7 @@ def question_type(rdtype: str, rdclass: str = "IN") -> str:
     return rdtype if rdclass == "IN" else f"{rdclass} {rdtype}"
 
 
+@functools.lru_cache(maxsize=64)
 def split_question_type(qtype: str) -> tuple[str, str]:
     """``A`` -> (``A``, ``IN``); ``CH TXT`` -> (``TXT``, ``CH``). Raises ``ValueError`` for anything else."""
     words = qtype.split()

@@ -42,7 +42,9 @@ View = dict[str, Any]
 def _time(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
 
 
 def _record(record: Record) -> View:

@@ -1,0 +1,37 @@
+"""The address helpers of checker.models agree with the standard library's ipaddress."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checker.models import address_text, parse_address
+from tests.fuzzing import fuzz
+
+
+@fuzz(3000, "models")
+@given(st.ip_addresses())
+def test_address_text_is_str(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    assert address_text(address) == str(address)
+    assert parse_address(str(address)) == address
+
+
+@fuzz(3000, "models")
+@given(st.text(alphabet="0123456789abcdef:.%x ", max_size=45))
+def test_parse_address_accepts_no_more_than_ipaddress(text: str) -> None:
+    try:
+        expected: object = ipaddress.ip_address(text)
+    except ValueError:
+        expected = None
+    got = parse_address(text)
+    assert got is None or got == expected
+
+
+def test_parse_address_edges() -> None:
+    assert parse_address("01.2.3.4") is None
+    assert parse_address("fe80::1%eth0") is None
+    assert parse_address("::ffff:1.2.3.4") == ipaddress.ip_address("::ffff:1.2.3.4")
+    assert address_text(ipaddress.ip_address("::ffff:1.2.3.4")) == str(ipaddress.ip_address("::ffff:1.2.3.4"))
+    assert parse_address("") is None
