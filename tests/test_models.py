@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,3 +36,26 @@ def test_parse_address_edges() -> None:
     assert parse_address("::ffff:1.2.3.4") == ipaddress.ip_address("::ffff:1.2.3.4")
     assert address_text(ipaddress.ip_address("::ffff:1.2.3.4")) == str(ipaddress.ip_address("::ffff:1.2.3.4"))
     assert parse_address("") is None
+
+
+def test_targets_equal_the_tuple_of_their_records() -> None:
+    import pickle
+
+    from checker.models import Target, TargetKind, Targets
+
+    items = (
+        Target(TargetKind.DOMAIN, "a.example", subdomains=True, site="A", line=3),
+        Target(TargetKind.IP, "192.0.2.1", line=None),
+        Target(TargetKind.URL, "https://b.example/x", line=9),
+    )
+    targets = Targets(items)
+    assert len(targets) == 3
+    assert targets == items and items == targets and tuple(targets) == items
+    assert targets[0] == items[0] and targets[-1] == items[-1] and targets[1:] == items[1:]
+    assert hash(targets) == hash(items)
+    assert pickle.loads(pickle.dumps(targets)) == targets
+    assert Targets(()) == () and not Targets()
+    assert targets != items[:2] and targets != Targets(items[:2])
+    assert "3 in all" in repr(targets)
+    with pytest.raises(IndexError):
+        targets[3]

@@ -21,7 +21,7 @@ from typing import BinaryIO, TextIO, cast
 
 from checker import __version__
 from checker.errors import OrderError, UsageError
-from checker.models import Order, OrderType, Source, Verification
+from checker.models import Order, OrderType, Source, Targets, Verification
 from checker.orders.importers import (
     adblock,
     citizenlab,
@@ -384,7 +384,7 @@ def load_foreign(
         id=order.id, title=order.title, authority=order.authority, jurisdiction=jurisdiction,
         order_type=order.order_type, issued=order.issued, verification=order.verification,
         valid_from=order.issued, valid_until=None,
-        targets=tuple(collector.targets()), path=str(path),
+        targets=Targets(collector.targets()), path=str(path),
         judge=order.judge, case_number=order.case_number, sources=order.sources,
         exemptions=tuple(collector.exemptions()), inferred=order.inferred, notes=order.notes,
     )
