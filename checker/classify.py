@@ -43,6 +43,7 @@ from checker.models import (
     Result,
     Status,
     Verdict,
+    address_text,
 )
 
 SINKHOLE_NETWORKS = (
@@ -57,9 +58,17 @@ BLOCKING_EDE = frozenset({15, 16, 17, 18})
 QTYPES = ("A", "AAAA")
 
 
+_SINKHOLE_RANGES = {
+    version: tuple((int(n.network_address), int(n.broadcast_address)) for n in SINKHOLE_NETWORKS
+                   if n.version == version)
+    for version in (4, 6)
+}
+
+
 def is_sinkhole(address: IPAddress) -> bool:
-    """Whether an address is one resolvers hand out instead of a real one."""
-    return any(address in network for network in SINKHOLE_NETWORKS)
+    """Whether an address is one resolvers hand out instead of a real one (in ``SINKHOLE_NETWORKS``)."""
+    value = int(address)
+    return any(low <= value <= high for low, high in _SINKHOLE_RANGES[address.version])
 
 
 # --------------------------------------------------------------------------- control answers
@@ -144,7 +153,7 @@ class Outcome:
 
 
 def _fmt(addresses: Iterable[IPAddress]) -> str:
-    items = sorted({str(a) for a in addresses})
+    items = sorted({address_text(a) for a in addresses})
     return ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
 
 
@@ -178,11 +187,13 @@ def _judge(
     t = obs.qtype
     if obs.rcode is None:
         if obs.error == "timeout":
-            if signals.drop and name.resolves:
+            # Replies came but were rejected (malformed, or not the answer): not the silence of a drop.
+            if signals.drop and name.resolves and not obs.rejected:
                 return Outcome(Verdict.BLOCKED, Method.DROP, detail=f"{t}: no answer after "
                                f"{obs.attempts} attempts, and the resolver declares that it drops blocked queries")
+            bad = f"; {obs.rejected} replies rejected (malformed, or not the answer to it)" if obs.rejected else ""
             return Outcome(Verdict.INCONCLUSIVE, reason=Reason.TIMEOUT,
-                           detail=f"{t}: no answer after {obs.attempts} attempts")
+                           detail=f"{t}: no answer after {obs.attempts} attempts{bad}")
         return Outcome(Verdict.INCONCLUSIVE, reason=Reason.NETWORK_ERROR, detail=f"{t}: {obs.error}")
     codes = sorted({e.code for e in obs.ede})
     if obs.rcode == "REFUSED":
@@ -207,7 +218,7 @@ def _judge(
         # judge_answer turns this into dead or control_failed when no control resolves the name.
         seen = f" while the controls resolve it to {_fmt(name.addresses())}" if name.resolves else ""
         return Outcome(Verdict.BLOCKED, Method.NXDOMAIN, detail=f"{t}: NXDOMAIN{seen}")
-    addresses = obs.addresses
+    addresses = obs.addresses_along(chain)
     if addresses:
         listed = {a: m for a in addresses if signals.fingerprints
                   and (m := fp.match_answer(signals.fingerprints, (a,), ())) is not None}
@@ -245,6 +256,10 @@ def _judge(
         what = "records for other names" if stray else "a CNAME chain that does not end"
         return Outcome(Verdict.INCONCLUSIVE, reason=Reason.ANSWER_DIFFERS,
                        detail=f"{t}: no address for the name, but {what} ({len(obs.answers)} answer records)")
+    if view.addresses and "tc" in obs.flags:
+        # Still truncated (TC even over TCP): what was cut off is unknown, so it proves no NODATA.
+        return Outcome(Verdict.INCONCLUSIVE, reason=Reason.ANSWER_DIFFERS,
+                       detail=f"{t}: no address in a truncated answer, while the controls give {_fmt(view.addresses)}")
     if view.addresses:
         return Outcome(Verdict.BLOCKED, Method.NODATA,
                        detail=f"{t}: no address while the controls give {_fmt(view.addresses)}")

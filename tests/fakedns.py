@@ -2,7 +2,8 @@
 
 A test gives it a handler: ``handler(query, transport) -> reply``, where the reply is a
 ``dns.message.Message``, raw ``bytes``, ``None`` (stay silent), or a ``Packets`` list to send
-several datagrams (for example a forged one before the real one).
+several datagrams (for example a forged one before the real one), and over TCP ``RawStream``
+octets that break the stream's framing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +33,16 @@ class Packets:
 
     items: Sequence[bytes]
     from_other_port: Sequence[bool] = ()
+    from_address: Sequence[str | None] = ()
+    """Per datagram: send it from this other local address (``127.0.0.2``), on the server's own
+    port when that is free there; ``None`` or absent: the usual source."""
+    delays: Sequence[float] = ()
+    """Per datagram: seconds to wait before sending it (absent: none)."""
+
+
+class RawStream(bytes):
+    """Over TCP: octets written to the stream as they are (no length prefix), after which the
+    server closes the connection; over UDP: one datagram like any ``bytes``."""
 
 
 Reply = dns.message.Message | bytes | Packets | None
@@ -106,6 +118,9 @@ class FakeDNSServer:
                         data = self.rfile.read(struct.unpack("!H", header)[0])
                         reply = server._reply(data, "tcp")
                         for wire in reply:
+                            if isinstance(wire, RawStream):
+                                self.wfile.write(wire)
+                                return  # and the connection closes
                             self.wfile.write(struct.pack("!H", len(wire)) + wire)
 
         for _ in range(20):
@@ -167,13 +182,28 @@ class FakeDNSServer:
             sock.sendto(reply, client)
             return
         other = list(reply.from_other_port) + [False] * (len(reply.items) - len(reply.from_other_port))
-        for wire, elsewhere in zip(reply.items, other, strict=True):
-            if elsewhere:
+        sources = list(reply.from_address) + [None] * (len(reply.items) - len(reply.from_address))
+        delays = list(reply.delays) + [0.0] * (len(reply.items) - len(reply.delays))
+        for wire, elsewhere, source, delay in zip(reply.items, other, sources, delays, strict=True):
+            if delay > 0:
+                time.sleep(delay)
+            if source is not None:
+                self._send_from(source, wire, client)
+            elif elsewhere:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
                     stray.bind(("127.0.0.1", 0))
                     stray.sendto(wire, client)
             else:
                 sock.sendto(wire, client)
+
+    def _send_from(self, source: str, wire: bytes, client: tuple[str, int]) -> None:
+        """One datagram from another local address: a reply from the wrong host."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
+            try:
+                stray.bind((source, self.port))
+            except OSError:
+                stray.bind((source, 0))
+            stray.sendto(wire, client)
 
     @property
     def address(self) -> str:

@@ -192,9 +192,17 @@ async def ask(
         if got.error and got.error.startswith(_FINAL_ERRORS):
             break
     elapsed_ms = round((time.monotonic() - start) * 1000, 3)
-    transport = "tcp" if tcp and resolver.protocol is Protocol.UDP else resolver.protocol.value
+    after_tc = tcp and resolver.protocol is Protocol.UDP
+    transport = "tcp" if after_tc else resolver.protocol.value
+    error = _after_truncation(got.error) if after_tc and got.fields is None else got.error
     return _observation(resolver.name, qname, qtype, transport, started_at, elapsed_ms, attempts, rejected,
-                        got.wire, got.fields, got.error)
+                        got.wire, got.fields, error)
+
+
+def _after_truncation(error: str | None) -> str:
+    """Why a UDP question whose answer came truncated ends with none over TCP: never a plain
+    ``timeout``, which a resolver that drops blocked names would have its block read from."""
+    return f"network_error: no answer over TCP after a truncated one ({error or 'timeout'})"
 
 
 def _observation(resolver: str, qname: str, qtype: str, transport: str, started_at: dt.datetime,
@@ -289,7 +297,7 @@ class Flight:
         await self.pace.tick()
         got = await _attempt(self.resolver, self._query, True, self.settings.timeout)
         self.rejected += got.rejected
-        self._finish("tcp", got.wire, got.fields, got.error)
+        self._finish("tcp", got.wire, got.fields, got.error if got.fields is not None else _after_truncation(got.error))
 
     def _finish(self, transport: str, wire: bytes | None, fields: Described | None, error: str | None) -> None:
         elapsed_ms = round((time.monotonic() - self._elapsed_start) * 1000, 3)

@@ -154,6 +154,14 @@ def test_tcp_resolver_is_asked_over_tcp() -> None:
     assert obs.transport == "tcp" and transports == ["tcp"]
 
 
+def test_silent_tcp_resolver_times_out_plainly() -> None:
+    """A resolver asked over TCP by configuration that never answers timed out: the error is a
+    plain timeout, not the "no answer over TCP after a truncated one" of a UDP question."""
+    with fake_dns(lambda q, t: None) as server:
+        obs = run_ask(server.port, protocol=Protocol.TCP, settings=ProbeSettings(timeout=0.2, retries=0))
+    assert obs.rcode is None and obs.error == "timeout" and obs.transport == "tcp"
+
+
 def test_late_reply_to_a_first_attempt_is_not_mistaken() -> None:
     """The first attempt's reply arrives after the retry was sent: it is on a closed socket."""
     lock = threading.Lock()
