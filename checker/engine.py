@@ -88,6 +88,7 @@ class Pacer:
         """The lowest rate reached, for the report."""
         self._next = 0.0
         self._answers: list[float] = []
+        self._answered_since_cut = True
 
     async def tick(self) -> None:
         """Wait for the next free sending slot."""
@@ -109,6 +110,7 @@ class Pacer:
         """An answer came: recover some of the rate lost."""
         if not self.adaptive:
             return
+        self._answered_since_cut = True
         now = time.monotonic()
         self._answers.append(now)
         if len(self._answers) > 256:
@@ -120,10 +122,19 @@ class Pacer:
                 self.rate = self.qps  # back to the configured limit, or none
 
     def timed_out(self) -> None:
-        """An attempt got no answer: halve the rate."""
+        """An attempt got no answer: halve the rate, if an answer came since the last cut.
+
+        A rate limit drops some answers and lets others through, so losses among answers cut the
+        rate again and again. A resolver that has gone silent (stopped, unreachable) loses every
+        answer: that is no rate limit, and halving on each loss would slow every remaining
+        question to ``floor`` a second, hours for a long list. Its rate is cut once; its questions
+        go on costing the timeout and retries, in parallel, and the canary re-check judges it."""
         if not self.adaptive:
             return
         self.lost += 1
+        if not self._answered_since_cut:
+            return
+        self._answered_since_cut = False
         base = self.rate if self.rate is not None else self._observed()
         self.rate = max(self.floor, base / 2)
         self.slowest = self.rate if self.slowest is None else min(self.slowest, self.rate)
@@ -273,14 +284,15 @@ class Engine:
                     continue
                 pacer = self._pacer(resolver)
                 wait = pacer.reserve()
-                if wait > 0:
-                    await asyncio.sleep(wait)
 
                 def landed(observation: Observation, limit: Limit = limit) -> None:
                     complete(observation, limit, True)
 
                 flight = Flight(resolver, qname, qtype, self.settings, pacer, mux, landed)
-                flight.start()
+                if wait > 0:  # its slot is booked: the feeder goes on with the other resolvers' questions
+                    loop.call_later(wait, flight.start)
+                else:
+                    flight.start()
             fed = True
             if outstanding and not failure:
                 await finished.wait()

@@ -78,3 +78,24 @@ def test_qps_holds_for_retries_too() -> None:
     assert len(arrivals) == 8
     gaps = [b - a for a, b in zip(sorted(arrivals), sorted(arrivals)[1:], strict=False)]
     assert min(gaps) >= 0.05 * 0.8
+
+
+def test_pacer_cuts_for_losses_among_answers_but_only_once_for_silence() -> None:
+    """A rate limit loses some answers and lets others through: each loss after an answer halves
+    the rate. A resolver gone silent loses every answer: one cut, not a spiral down to the floor
+    that would make the rest of the run take hours."""
+    from checker.engine import Pacer
+
+    limited = Pacer(qps=1000)
+    for _ in range(4):
+        limited.answered()
+        limited.timed_out()
+    assert limited.rate is not None and limited.rate < 1000 / 8
+
+    silent = Pacer(qps=1000)
+    for _ in range(100):
+        silent.timed_out()
+    assert silent.rate == 500 and silent.lost == 100
+    silent.answered()
+    silent.timed_out()
+    assert silent.rate is not None and silent.rate < 500  # answering again: losses count again

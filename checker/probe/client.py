@@ -259,7 +259,9 @@ class Flight:
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Send the first attempt (the caller has paced it)."""
+        """Send the first attempt (the caller has paced it); the question's clock starts now."""
+        self.started_at = dt.datetime.now(dt.UTC)
+        self._elapsed_start = time.monotonic()
         self._send()
 
     def _send(self) -> None:

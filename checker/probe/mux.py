@@ -384,16 +384,29 @@ class UdpMux:
                 return
             except ConnectionRefusedError:
                 self._fail_all("network_error: Connection refused")
+                self._rearm()
                 return
             except OSError as exc:
                 if exc.errno in (errno.EINTR,):
                     continue
                 self._fail_all(f"network_error: {exc.strerror or exc}")
+                self._rearm()
                 return
             for level, kind, value in ancillary:
                 if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(value) >= 4:
                     self.stats.dropped = struct.unpack("=I", value[:4])[0]
             self._deliver(data)
+
+    def _rearm(self) -> None:
+        """Watch the socket again after an error on it. uvloop stops watching a socket for good
+        once a read fails (ICMP port unreachable while the resolver restarts, say), so without
+        this no later answer would ever be read: the resolver would look dead for the rest of
+        the run."""
+        if self._sock is None or self._loop is None:
+            return
+        fd = self._sock.fileno()
+        self._loop.remove_reader(fd)
+        self._loop.add_reader(fd, self._readable)
 
     def _deliver(self, data: bytes) -> None:
         if len(data) < 12:

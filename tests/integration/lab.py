@@ -547,6 +547,30 @@ def _start(
     raise LabError(f"{name} could not bind a port in {BIND_ATTEMPTS} attempts; log {log_path}:\n{last_log}")
 
 
+def start_again(server: Server, probe: Probe = probe_answers) -> Server:
+    """Start a stopped server again with the same command, so on the same port (as a service restart
+    does), and wait until it is ready; the returned ``Server`` replaces ``server``."""
+    if server.process.poll() is None:
+        raise LabError(f"{server.name} is still running; stop it first")
+    args = server.process.args
+    if isinstance(args, (str, bytes, os.PathLike)):
+        raise LabError(f"{server.name} was not started from an argument list")
+    argv = [os.fsdecode(arg) for arg in args]
+    with server.log_path.open("ab") as log_file:
+        log_file.write(f"--- started again on port {server.port}: {' '.join(argv)}\n".encode())
+        log_file.flush()
+        offset = log_file.tell()
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                   cwd=server.log_path.parent, start_new_session=True)
+    again = Server(name=server.name, port=server.port, process=process, log_path=server.log_path, log_offset=offset)
+    try:
+        _wait_ready(again, probe)
+    except BaseException:
+        again.stop()
+        raise
+    return again
+
+
 def _wait_ready(server: Server, probe: Probe) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE
     while True:

@@ -184,6 +184,50 @@ def test_nobody_listening_fails_fast_with_a_network_error() -> None:
     assert time.monotonic() - start < 1.5
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_resolver_that_comes_back_is_heard_again(loop: str) -> None:
+    """The first question meets a closed port (ICMP port unreachable: a resolver restarting); the
+    second, once a server listens there, is answered. uvloop stops watching a socket whose read
+    failed, so the mux watches it again after an error."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario() -> tuple[str | None, str | None]:
+        mux = UdpMux("127.0.0.1", port)
+        mux.open()
+        try:
+            first = await ask(resolver(port), "n1.test", "A", ProbeSettings(timeout=1.0, retries=0), mux=mux)
+            server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            server.bind(("127.0.0.1", port))
+
+            def serve() -> None:
+                data, client = server.recvfrom(4096)
+                server.sendto(respond(dns.message.from_wire(data), a=["198.51.100.7"]).to_wire(), client)
+
+            thread = threading.Thread(target=serve, daemon=True)
+            thread.start()
+            try:
+                second = await ask(resolver(port), "n2.test", "A", ProbeSettings(timeout=1.0, retries=0), mux=mux)
+            finally:
+                thread.join(2)
+                server.close()
+            return first.error, second.rcode
+        finally:
+            mux.close()
+
+    if loop == "uvloop":
+        import uvloop
+
+        error, rcode = uvloop.run(scenario())
+    else:
+        error, rcode = asyncio.run(scenario())
+    assert error is not None and error.startswith("network_error")
+    assert rcode == "NOERROR"
+
+
 def test_nxdomain_through_the_mux_keeps_the_raw_bytes() -> None:
     with fake_dns(lambda q, t: respond(q, rcode=dns.rcode.NXDOMAIN, soa=True)) as server:
         results, _ = asyncio.run(ask_many(server.port, ["n1.test"]))
