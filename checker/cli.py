@@ -418,20 +418,21 @@ class _Progress:
         self.interval = 0.1 if tty else interval
         self.verdicts = verdicts
         self.last = 0.0
-        self.started = time.monotonic()
-        self.phase = ""
+        self.started: dict[str, float] = {}
+        """When each phase began: phases overlap (the canary re-checks run while names are asked)."""
 
     def __call__(self, event: ProgressEvent) -> None:
         now = time.monotonic()
-        if event.phase != self.phase:
-            self.phase, self.started = event.phase, now
+        if event.done == 0:
+            self.started[event.phase] = now
+        started = self.started.setdefault(event.phase, now)
         finished = event.total and event.done >= event.total
         if not finished and now - self.last < self.interval:
             return
-        if not self.tty and (finished or event.done == 0 or now - self.started < self.interval):
+        if not self.tty and (finished or event.done == 0 or now - started < self.interval):
             return  # a log gets a line only while a phase runs long: short runs stay quiet
         self.last = now
-        elapsed = max(now - self.started, 1e-6)
+        elapsed = max(now - started, 1e-6)
         rate = event.done / elapsed
         unit = "names at addresses" if event.phase == "http" else "questions"
         line = f"{event.phase}: {event.done:,}/{event.total:,} {unit}, {rate:,.0f}/s"
@@ -450,7 +451,8 @@ class _Progress:
 
 
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Write a file whole or not at all: a temp file beside it, then a rename.
+    """Write a file whole or not at all: a temp file beside it, synced to disk, then a rename
+    (and the folder synced); on any error the temp file is removed and the old file is intact.
 
     ``data`` is the bytes, or a function that writes them to the open file (a report too large
     to hold). A symlink is kept and the file it points to is replaced; a path that is not a
@@ -484,6 +486,16 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    try:  # make the rename itself durable (best effort: not every file system syncs a folder)
+        folder = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def _check_report_paths(specs: Sequence[ReportSpec], templates: Path | None) -> None:
@@ -902,12 +914,20 @@ def _cmd_import(args: argparse.Namespace) -> ExitStatus:
         if args.strict and result.skipped:
             raise UsageError(f"{result.skipped} lines skipped (--strict)", path=result.source)
         sys.stdout.write(buffer.getvalue())
-    sys.stderr.write(terminal_safe(result.describe()) + "\n")
+    sys.stderr.write(_stderr_line(result.describe()) + "\n")
     for skipped in result.first_skipped:
-        sys.stderr.write(terminal_safe(skipped.describe(result.source)) + "\n")
+        sys.stderr.write(_stderr_line(skipped.describe(result.source)) + "\n")
     if result.skipped > len(result.first_skipped):
         sys.stderr.write(f"... and {result.skipped - len(result.first_skipped)} more skipped lines\n")
     return ExitStatus.COMPLIANT
+
+
+def _stderr_line(text: str) -> str:
+    """A line that starts with a path, inert on a terminal and in a CI log: ``terminal_safe``, and
+    never the start of a GitHub workflow command (``::error::x.yaml`` is shown ``./::error::x.yaml``,
+    the same file)."""
+    line = terminal_safe(text)
+    return "./" + line if line.lstrip().startswith("::") else line
 
 
 def _cmd_export(args: argparse.Namespace) -> ExitStatus:
@@ -975,14 +995,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except BlockauditError as exc:
         text = str(exc) if exc.path else f"blockaudit: {exc}"
-        sys.stderr.write(text.replace("\n", " ") + "\n")
+        # The message may quote the file it is about (a name, a path): inert on the terminal.
+        sys.stderr.write(_stderr_line(text.replace("\n", " ")) + "\n")
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         sys.stderr.write("\nblockaudit: interrupted\n")
         return ExitStatus.INTERRUPTED
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"blockaudit: {where}{exc.strerror or exc}\n")
+        sys.stderr.write(f"blockaudit: {terminal_safe(where)}{terminal_safe(exc.strerror or exc)}\n")
         return ExitStatus.ERROR
 
 

@@ -254,3 +254,27 @@ def test_progress_in_a_log_is_a_plain_line_now_and_then() -> None:
     lines = stream.getvalue().splitlines()
     assert lines == [line for line in lines if line.startswith("blockaudit: names: ")]
     assert len(lines) == 1 and "\r" not in stream.getvalue()
+
+
+def test_progress_rate_holds_while_phases_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canary re-checks report progress while the names phase runs: the names' rate and
+    ETA stay those of the names phase (a 1M-name run once printed 100,000/s for 3,000/s)."""
+    import io
+
+    from checker import cli
+    from checker.engine import ProgressEvent
+
+    clock = [1000.0]
+    monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    progress = cli._Progress(stream, tty=False, interval=10.0)
+    progress(ProgressEvent("names", 0, 40_000))
+    for second in range(1, 31):
+        clock[0] = 1000.0 + second
+        progress(ProgressEvent("recheck", 0, 2))
+        progress(ProgressEvent("recheck", 2, 2))
+        progress(ProgressEvent("names", 1000 * second, 40_000))
+    lines = stream.getvalue().splitlines()
+    assert lines, "a 30 s phase gets lines in a log"
+    assert all("1,000/s" in line for line in lines), lines
+    assert lines[-1].startswith("blockaudit: names: 30,000/40,000 questions, 1,000/s, ETA 0:10")

@@ -128,9 +128,15 @@ def normalise_origin(text: str) -> str:
 # --------------------------------------------------------------------------- the orders' facts
 
 
+_UNSAFE_IN_COMMENT = re.compile(
+    r"[\s\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]+")
+
+
 def clean(text: str) -> str:
-    """Text safe inside a one-line comment: control characters and runs of white space become one space."""
-    return re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
+    """Text safe inside a one-line comment: control characters (C1 too: ``cat`` shows the file on
+    a terminal), bidi and invisible format characters, lone surrogates (not UTF-8) and runs of
+    white space become one space."""
+    return _UNSAFE_IN_COMMENT.sub(" ", text).strip()
 
 
 def in_force(orders: OrderSet) -> list[str]:

@@ -6,25 +6,38 @@ import re
 
 from markupsafe import Markup
 
-_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-# Characters XML 1.0 does not allow at all (C0 controls but tab, CR, LF; surrogates; U+FFFE/F).
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Everything that is not plain text on a terminal or in a CI log: C0 controls (tab and newline
+# too: every caller passes one field of one line), DEL, C1 controls (U+009B is CSI on its own),
+# invisible and bidi formatting characters, line/paragraph separators, BOM, lone surrogates.
+_TERMINAL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# GitHub's runner takes "##[command]data" anywhere in a line of a step's output as a workflow
+# command (add-mask, stop-commands, set-output ...): a backslash makes it text.
+_LEGACY_COMMAND = "##["
+# Characters XML 1.0 does not allow at all (C0 controls but tab, CR, LF; surrogates; U+FFFE/F),
+# those it discourages and HTML counts as parse errors (DEL, C1 controls), and the bidi
+# embeddings, overrides and isolates that could show a name reversed in a report
+# ("Trojan Source"). The JSON report keeps the original text.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff\ufffe\uffff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def terminal_safe(value: object) -> str:
     """Control characters and bidi overrides shown as ``\\xNN`` or ``\\uNNNN``, so a name cannot
-    move the cursor, recolour the terminal or reverse the text around it."""
+    move the cursor, recolour the terminal, start a line of its own or reverse the text around
+    it; ``##[`` becomes ``##\\[`` so a CI log does not run it as a workflow command."""
 
     def escape(match: re.Match[str]) -> str:
         code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _TERMINAL.sub(escape, str(value))
+    return _TERMINAL.sub(escape, str(value)).replace(_LEGACY_COMMAND, "##\\[")
 
 
 def xml_safe(value: object) -> object:
-    """Strings without characters XML 1.0 forbids (shown as U+FFFD); other values unchanged.
+    """Strings without characters XML 1.0 forbids or discourages, nor bidi overrides (each
+    shown as U+FFFD); other values unchanged.
 
     Used as Jinja's ``finalize`` for every template, so nothing a resolver or an order file
     says can make an HTML, XML or Markdown report unparseable. Escaping of ``<&>"'`` is
@@ -56,16 +69,18 @@ def csv_cell(value: object) -> str:
 
 
 def annotation_property(value: object) -> str:
-    """A GitHub workflow-command property value (``file=``, ``title=``)."""
+    """A GitHub workflow-command property value (``file=``, ``title=``); other control
+    characters are shown as ``terminal_safe`` shows them (the log is a terminal too)."""
     text = str(value)
     for char, code in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C")):
         text = text.replace(char, code)
-    return text
+    return terminal_safe(text)
 
 
 def annotation_message(value: object) -> str:
-    """A GitHub workflow-command message; ``::`` cannot start a second command on the line."""
+    """A GitHub workflow-command message; ``::`` cannot start a second command on the line,
+    and other control characters are shown as ``terminal_safe`` shows them."""
     text = str(value)
     for char, code in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A")):
         text = text.replace(char, code)
-    return text
+    return terminal_safe(text)
