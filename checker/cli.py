@@ -699,7 +699,14 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
             json_file = output.spool.folder / "report.json"
             with json_file.open("wb") as handle:
                 spooled = (json_file, output.write_json(run, handle))
-        _write_reports(specs, view, args.templates, spooled=spooled)
+        try:
+            _write_reports(specs, view, args.templates, spooled=spooled)
+        except Exception as exc:
+            if args.templates is None or isinstance(exc, BlockauditError):
+                raise
+            # A user's own template failed while rendering: their input, not ours. Nothing was written.
+            raise UsageError(f"a report template failed: {type(exc).__name__}: {exc}",
+                             path=str(args.templates)) from None
     finally:
         output.close()
     if not args.quiet:

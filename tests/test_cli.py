@@ -278,3 +278,18 @@ def test_progress_rate_holds_while_phases_overlap(monkeypatch: pytest.MonkeyPatc
     assert lines, "a 30 s phase gets lines in a log"
     assert all("1,000/s" in line for line in lines), lines
     assert lines[-1].startswith("blockaudit: names: 30,000/40,000 questions, 1,000/s, ETA 0:10")
+
+
+def test_a_failing_user_template_is_one_line_and_writes_nothing(tmp_path: Path, order: Path, capsys) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "report.md").write_text("{{ report.summary.status }} {{ 1 // 0 }}\n")
+    out = tmp_path / "r.md"
+    out.write_text("OLD")
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)),
+                     "--templates", str(templates), "--report", f"md:{out}", "-q", *FAST])
+    err = capsys.readouterr().err
+    assert code == ExitStatus.ERROR
+    assert err.startswith(f"{templates}: a report template failed: ZeroDivisionError") and err.count("\n") == 1
+    assert "Traceback" not in err and out.read_text() == "OLD"
