@@ -21,13 +21,25 @@ class BlockauditError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
+        """``path:line: message (hint)`` on one line, with control and invisible characters escaped."""
         where = ""
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         text = f"{where}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return text if text.isprintable() else "".join(map(_printable, text))
+
+
+def _printable(char: str) -> str:
+    """``char``, a space for a line end or tab, or an escape (``\\x1b``, ``\\u2028``) for a character
+    that would move the cursor, break the line or reorder the text when printed."""
+    if char.isprintable():
+        return char
+    if char in "\t\n\r":
+        return " "
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class OrderError(BlockauditError):

@@ -207,7 +207,7 @@ def _entry(node: Node) -> Fingerprint:
 
 
 def _load_file(path: Path, seen: dict[str, Fingerprint]) -> list[Fingerprint]:
-    root = load(path, FingerprintError)
+    root = load(path, FingerprintError, caps={"fingerprints": (MAX_FINGERPRINTS, "fingerprints")})
     _check_schema(root)
     fields = root.mapping(required=("schema", "fingerprints"))
     schema = fields["schema"].str()

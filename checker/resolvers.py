@@ -255,7 +255,7 @@ def _canaries(node: Node) -> tuple[str, ...]:
 
 def load_resolvers(path: Path) -> ResolverSet:
     """Read and validate a resolver file; errors name the file, line and field."""
-    root = load(path, ResolverConfigError)
+    root = load(path, ResolverConfigError, caps={"resolvers": (MAX_RESOLVERS, "resolvers")})
     schemas.check("resolvers", root)
     fields = root.mapping(required=("schema", "resolvers"), optional=("canaries",))
     schema = fields["schema"].str()

@@ -147,8 +147,10 @@ def _deadline(node: Node) -> Deadline:
     return Deadline(within=within, within_text=text.strip().upper(), start=start)
 
 
-def _amendments(node: Node, targets: tuple[Target, ...]) -> tuple[Amendment, ...]:
+def _amendments(node: Node, targets: tuple[Target, ...]) -> tuple[tuple[Amendment, ...], tuple[Node, ...]]:
+    """The amendments, and for each the node its deadline is reported at (its own deadline, else its date)."""
     out: list[Amendment] = []
+    where: list[Node] = []
     present = {(t.kind, t.value) for t in targets}
     ids: dict[str, int] = {}
     for item in node.items():
@@ -177,6 +179,7 @@ def _amendments(node: Node, targets: tuple[Target, ...]) -> tuple[Amendment, ...
                 present.add(key)
             else:
                 present.discard(key)
+        where.append(fields.get("deadline", fields["date"]))
         out.append(Amendment(
             id=amendment_id,
             date=date,
@@ -187,7 +190,44 @@ def _amendments(node: Node, targets: tuple[Target, ...]) -> tuple[Amendment, ...
             sources=_sources(fields["sources"]) if "sources" in fields else (),
             note=fields["note"].optional_str() if "note" in fields else None,
         ))
-    return tuple(out)
+    return tuple(out), tuple(where)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def _ends(node: Node, deadline: Deadline | None, starts: dict[DeadlineStart, dt.datetime | None]) -> None:
+    """Refuse a deadline that would end after 9999-12-31 (the last day Python's dates hold), counted
+    from the start it names when that start is recorded, as ``checker.deadlines`` counts it."""
+    if deadline is None or deadline.within is None or deadline.start is None:
+        return
+    start = starts.get(deadline.start)
+    if start is None:
+        return
+    try:
+        start + deadline.within
+    except OverflowError:
+        raise node.fail(
+            f"{deadline.within_text} from {deadline.start.value} ({start.date()}) ends after the year 9999",
+        ) from None
+
+
+def _check_deadlines(order: Order, deadline: Node | None, amendments: tuple[Node, ...]) -> None:
+    """Every deadline of the order, and of each amendment that adds names, ends by the year 9999;
+    ``deadline`` is the order's deadline node, ``amendments`` where each amendment's is reported."""
+    if deadline is not None:
+        _ends(deadline, order.deadline, {
+            DeadlineStart.ISSUED: _midnight(order.issued), DeadlineStart.SERVED: order.served,
+            DeadlineStart.NOTIFIED: order.notified,
+        })
+    for node, amendment in zip(amendments, order.amendments, strict=True):
+        if amendment.kind is AmendmentKind.REMOVE:
+            continue
+        _ends(node, amendment.deadline or order.deadline, {
+            DeadlineStart.ISSUED: _midnight(amendment.date), DeadlineStart.SERVED: amendment.notified or order.served,
+            DeadlineStart.NOTIFIED: amendment.notified,
+        })
 
 
 def _events(node: Node) -> tuple[Event, ...]:
@@ -228,7 +268,7 @@ def load_order(path: Path) -> Order:
                 raise valid["until"].fail(f"ends ({valid_until}) before it starts ({valid_from})")
     targets = _targets(fields["targets"])
     exemptions = _exemptions(fields["exemptions"]) if "exemptions" in fields else ()
-    amendments = _amendments(fields["amendments"], targets) if "amendments" in fields else ()
+    amendments, amendment_nodes = _amendments(fields["amendments"], targets) if "amendments" in fields else ((), ())
     ordered = {t.value for t in targets} | {
         t.value for a in amendments for t in a.targets if a.kind is AmendmentKind.ADD
     }
@@ -252,7 +292,7 @@ def load_order(path: Path) -> Order:
         parties = fields["parties"].mapping(optional=("plaintiffs", "defendants"))
         plaintiffs = _names(parties["plaintiffs"]) if "plaintiffs" in parties else ()
         defendants = _names(parties["defendants"]) if "defendants" in parties else ()
-    return Order(
+    order = Order(
         id=_slug(fields["id"], "order id"),
         title=fields["title"].str(),
         authority=fields["authority"].str(),
@@ -279,6 +319,8 @@ def load_order(path: Path) -> Order:
         defendants=defendants,
         line=fields["id"].line,
     )
+    _check_deadlines(order, fields.get("deadline"), amendment_nodes)
+    return order
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
@@ -317,8 +359,9 @@ def load_any(path: Path, input_format: str | None = None) -> Order:
     fmt = input_format or guess_format(path)
     if fmt is None:
         raise OrderError("not an order file, and its list format cannot be told from its name or first lines",
-                         path=str(path), hint="give --input-format (plain, hosts, csv, citizenlab, adblock, rpz, "
-                                              "unbound, dnsmasq, rkn)")
+                         path=str(path), line=1,
+                         hint="give --input-format (plain, hosts, csv, citizenlab, adblock, rpz, "
+                              "unbound, dnsmasq, rkn)")
     return load_foreign(path, fmt)
 
 

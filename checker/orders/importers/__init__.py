@@ -255,7 +255,8 @@ def _read(
         first = f"; first: {collector.first_skipped[0].describe()}" if collector.first_skipped else ""
         raise OrderError(
             f"found no target in {ctx.lines} lines ({collector.skipped} skipped{first})",
-            path=ctx.path, hint=f"is this a {importer.name} file?",
+            path=ctx.path, line=collector.first_skipped[0].line if collector.first_skipped else 1,
+            hint=f"is this a {importer.name} file?",
         )
     return collector
 
@@ -371,7 +372,7 @@ def load_foreign(
     meta = meta or ImportMeta()
     name = fmt or guess_format(path)
     if name is None:
-        raise OrderError("cannot tell the format of this list", path=str(path),
+        raise OrderError("cannot tell the format of this list", path=str(path), line=1,
                          hint="name it .txt, .hosts, .rpz, .csv ... or import it with an explicit format")
     importer = get_importer(name)
     checked = check_options(importer, options)
