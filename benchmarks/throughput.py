@@ -696,7 +696,7 @@ def measure(bench: BenchLab, args: argparse.Namespace, program: Program, work: P
     """One run at N names: dnsperf cold and warm, then each blockaudit variant cold and warm."""
     perf: dict[str, Dnsperf] = {}
     bench.start_unbound()
-    for cache in ("cold", "warm"):
+    for cache in args.caches:
         progress(f"N={n} run {run}: dnsperf {cache}")
         perf[cache] = run_dnsperf(dnsperf, bench.port(SUBJECT), files["queries"], args.dnsperf_clients,
                                   args.dnsperf_outstanding, work / f"dnsperf-{n}-{run}-{cache}.log")
@@ -706,7 +706,7 @@ def measure(bench: BenchLab, args: argparse.Namespace, program: Program, work: P
         data_home = work / f"xdg-{n}-{run}-{variant}"
         data_home.mkdir(exist_ok=True)
         bench.start_unbound()
-        for cache in ("cold", "warm"):
+        for cache in args.caches:
             progress(f"N={n} run {run}: blockaudit {variant} {cache}")
             tag = f"{n}-{run}-{variant}-{cache}"
             found = measure_blockaudit(bench, args, program, work, files["names"], n, tag, variant, data_home)
@@ -865,6 +865,13 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _caches(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or any(item not in ("cold", "warm") for item in items) or items[0] != "cold":
+        raise argparse.ArgumentTypeError("a list of cold and warm, cold first (warm is the cache cold left)")
+    return list(dict.fromkeys(items))
+
+
 def _variants(text: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = set(chosen) - {"nodb", "sqlite"}
@@ -885,6 +892,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs per N; the table shows the median (default 3)")
     parser.add_argument("--variants", type=_variants, default=["nodb", "sqlite"], metavar="nodb,sqlite",
                         help="blockaudit store variants: --no-db, the default SQLite store, or both (default both)")
+    parser.add_argument("--caches", type=_caches, default=["cold", "warm"], metavar="cold,warm",
+                        help="cache states to measure (default both; 'cold' alone halves a 1M run)")
     parser.add_argument("--block-every", type=int, default=10, metavar="K",
                         help="the subject's RPZ blocks every K-th name (default 10)")
     parser.add_argument("--concurrency", type=int, default=256, metavar="N",
