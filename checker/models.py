@@ -370,9 +370,14 @@ class OrderedName:
     """Ids of every order that names it, sorted."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class OrderSet:
-    """Every order loaded for a run, with the names merged across them."""
+    """Every order loaded for a run, with the names merged across them.
+
+    Its ``repr`` counts rather than lists: a million names written out would be hundreds of
+    megabytes, and Python writes reprs where nobody reads them (Python 3.11's
+    ``signal.getsignal`` formats the repr of the main task's result into an exception message
+    it throws away, at the end of every ``asyncio.run``)."""
 
     orders: tuple[Order, ...]
     """Orders sorted by id."""
@@ -382,6 +387,10 @@ class OrderSet:
     """(order id, target) for IP and URL targets, which DNS cannot check."""
     not_in_force: tuple[str, ...] = ()
     """Ids of orders loaded but not in force on the run date; their names are not checked."""
+
+    def __repr__(self) -> str:
+        return (f"OrderSet(orders={[o.id for o in self.orders]!r}, names=<{len(self.names)}>, "
+                f"not_checkable=<{len(self.not_checkable)}>, not_in_force={self.not_in_force!r})")
 
 
 # --------------------------------------------------------------------------- resolvers
@@ -804,9 +813,11 @@ class Result:
     """HTTP and TLS evidence gathered at the answered addresses (``check --http``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Run:
-    """One complete check: its inputs, every result, and the control answers it relied on."""
+    """One complete check: its inputs, every result, and the control answers it relied on.
+
+    Its ``repr`` counts rather than lists (see ``OrderSet``)."""
 
     id: str
     """Unique run id."""
@@ -830,3 +841,8 @@ class Run:
     """Timeouts, retries and other knobs the run used."""
     identities: tuple[Identity, ...] = ()
     """Who answered for each resolver, when it said."""
+
+    def __repr__(self) -> str:
+        return (f"Run(id={self.id!r}, started_at={self.started_at!r}, finished_at={self.finished_at!r}, "
+                f"orders={self.orders!r}, resolvers=<{len(self.resolvers.resolvers)}>, results=<{len(self.results)}>, "
+                f"controls=<{len(self.controls)}>)")

@@ -59,3 +59,19 @@ def test_targets_equal_the_tuple_of_their_records() -> None:
     assert "3 in all" in repr(targets)
     with pytest.raises(IndexError):
         targets[3]
+
+
+def test_big_records_repr_as_counts() -> None:
+    """Python 3.11's asyncio.run formats the repr of the main task's result (the Run) at exit:
+    a million names listed would be hundreds of megabytes for nothing."""
+    import datetime as dt
+
+    from checker.models import OrderedName, OrderSet, QueryKind, ResolverSet, Run
+
+    names = tuple(OrderedName(f"n{i}.example", QueryKind.ORDERED, False, ("o",)) for i in range(10_000))
+    orders = OrderSet(orders=(), names=names)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    run = Run(id="r", started_at=now, finished_at=now, orders=orders, resolvers=ResolverSet((), ("c.test",)),
+              results=(), health=(), controls=(), vantage="here")
+    assert "names=<10000>" in repr(orders)
+    assert len(repr(run)) < 500
