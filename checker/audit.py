@@ -393,7 +393,7 @@ def _traffic(engine: Engine) -> dict[str, dict[str, object]]:
     for name, stats in engine.stats().items():
         out[name] = {"sent": stats.sent, "accepted": stats.accepted, "stray": stats.stray,
                      "rejected": stats.rejected, "dropped_full_buffer": stats.dropped,
-                     "receive_buffer": stats.rcvbuf}
+                     "receive_buffer": stats.rcvbuf, "sockets": stats.sockets}
     for name, pacer in engine.pacers.items():
         entry = out.setdefault(name, {})
         entry["lost_answers"] = pacer.lost

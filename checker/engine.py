@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import https
 from checker.probe.client import Flight, ProbeSettings, ask
-from checker.probe.mux import Limit, MuxStats, UdpMux
+from checker.probe.mux import Limit, MuxStats, UdpPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ class Engine:
     """Asks questions of a fixed set of resolvers; one pacer per resolver for the whole run.
 
     Use it as ``async with Engine(...) as engine``: for the length of the block every UDP
-    resolver has one shared socket (``UdpMux``) and every DoH server one HTTP client.
+    resolver has its shared sockets (``UdpPool``) and every DoH server one HTTP client.
     """
 
     def __init__(self, resolvers: Sequence[Resolver], settings: ProbeSettings,
@@ -164,8 +164,8 @@ class Engine:
         self._budget = socket_budget()
         self._sockets: Limit | None = None
         self.shared_udp = shared_udp
-        self.muxes: dict[str, UdpMux] = {}
-        """The shared UDP socket of each UDP resolver, while the engine is open."""
+        self.muxes: dict[str, UdpPool] = {}
+        """The shared UDP sockets of each UDP resolver, while the engine is open."""
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Engine:
@@ -177,7 +177,7 @@ class Engine:
         self._limits = {r.name: Limit(r.concurrency) for r in self.resolvers}
         for resolver in self.resolvers:
             if resolver.protocol is Protocol.UDP and self.shared_udp and resolver.name not in self.muxes:
-                mux = UdpMux(resolver.host, resolver.port)
+                mux = UdpPool(resolver.host, resolver.port)
                 try:
                     mux.open()
                 except OSError:
@@ -198,7 +198,7 @@ class Engine:
         self.muxes.clear()
 
     def stats(self) -> dict[str, MuxStats]:
-        """What each resolver's shared UDP socket has seen so far."""
+        """What each resolver's shared UDP sockets have seen so far."""
         for mux in self.muxes.values():
             mux.count_drops()
         return {name: mux.stats for name, mux in self.muxes.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import dns.message
 import dns.rcode
 import pytest
 
+from checker import cli
 from checker import resolvers as resolvers_module
 from checker.cli import ExitStatus, main
 from checker.models import Protocol, Resolver, Role
@@ -293,3 +295,14 @@ def test_a_failing_user_template_is_one_line_and_writes_nothing(tmp_path: Path, 
     assert code == ExitStatus.ERROR
     assert err.startswith(f"{templates}: a report template failed: ZeroDivisionError") and err.count("\n") == 1
     assert "Traceback" not in err and out.read_text() == "OLD"
+
+
+def test_a_check_collects_garbage_less_often_and_undoes_it_after() -> None:
+    before = gc.get_threshold()
+    with cli._lean_gc():
+        assert gc.get_threshold()[0] == cli.GC_YOUNG
+        assert gc.get_freeze_count() > 0  # what was alive at the start is out of the collector's way
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(KeyError), cli._lean_gc():
+        raise KeyError("a run that fails")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

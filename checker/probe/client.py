@@ -15,7 +15,7 @@ import dns.message
 from checker.models import Observation, Protocol, Resolver
 from checker.probe import fastwire, https, tls, udp
 from checker.probe.message import Described, describe, make_query, parse_response, split_question_type
-from checker.probe.mux import Reply, UdpMux
+from checker.probe.mux import Reply, UdpMux, UdpPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ class _Got:
 
 
 async def _attempt(
-    resolver: Resolver, query: _Query, tcp: bool, timeout: float, mux: UdpMux | None = None,
+    resolver: Resolver, query: _Query, tcp: bool, timeout: float, mux: UdpMux | UdpPool | None = None,
 ) -> _Got:
     if resolver.protocol is Protocol.UDP and not tcp and mux is not None:
         reply = await mux.exchange(query.wire(), timeout, query.accept)
@@ -150,7 +150,7 @@ _NO_PACING = _NoPacing()
 
 async def ask(
     resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings,
-    pace: Pace = _NO_PACING, mux: UdpMux | None = None,
+    pace: Pace = _NO_PACING, mux: UdpMux | UdpPool | None = None,
 ) -> Observation:
     """Ask ``resolver`` for ``qname``/``qtype`` and record what came back, byte for byte.
 
@@ -242,7 +242,7 @@ class Flight:
                  "resolver", "settings", "started_at", "task")
 
     def __init__(self, resolver: Resolver, qname: str, qtype: str, settings: ProbeSettings, pace: Booking,
-                 mux: UdpMux, done: Callable[[Observation], None]) -> None:
+                 mux: UdpMux | UdpPool, done: Callable[[Observation], None]) -> None:
         rdtype, rdclass = split_question_type(qtype)
         self._query = _Query(qname, rdtype, rdclass)
         self._wire = self._query.wire()

@@ -64,6 +64,8 @@ class MuxStats:
     """Receive buffer the kernel granted, in bytes."""
     window: int = 0
     """Questions allowed in flight at once, from the buffer size."""
+    sockets: int = 1
+    """Sockets used (a ``UdpPool`` opens more as its rate needs IDs)."""
 
 
 def question_key(wire: bytes) -> bytes | None:
@@ -261,10 +263,19 @@ class UdpMux:
 
     # ----------------------------------------------------------------- IDs
 
-    def _free_id(self) -> int:
+    @property
+    def busy(self) -> int:
+        """IDs in flight or resting (resting ones whose quarantine ended count until the next send)."""
+        return len(self._pending) + len(self._resting_ids)
+
+    def wake_ids(self) -> None:
+        """Free the IDs whose quarantine has ended."""
         now = time.monotonic()
         while self._resting and self._resting[0][0] <= now:
             self._resting_ids.discard(self._resting.popleft()[1])
+
+    def _free_id(self) -> int:
+        self.wake_ids()
         for _ in range(64):
             qid = random.getrandbits(16)
             if qid not in self._pending and qid not in self._resting_ids:
@@ -431,3 +442,96 @@ class UdpMux:
         """ICMP unreachable on the connected socket: nobody listens there; every question fails now."""
         for pending in list(self._pending.values()):
             self._finish(pending, Reply(None, None, error, pending.rejected))
+
+
+HALF_IDS = 32768
+"""A socket with this many IDs busy (in flight or resting) gets no new questions while another has
+room: random IDs are then found in a draw or two."""
+
+
+class UdpPool:
+    """All the UDP sockets to one resolver: as many ``UdpMux`` as its rate needs.
+
+    Every ID rests for ``quarantine`` seconds after its question ends (so a late reply can never
+    be taken for a new question's answer), so one socket has IDs for 65,536 questions per
+    quarantine: 6,500 a second with the default 10 s. A busy resolver gets more sockets, each with
+    its own source port and so its own ID space: once the socket in use has half its IDs busy,
+    new questions go to one with room, a new one when none has (at most ``most``).
+
+    It has the mux's interface (``open``, ``send``, ``exchange``, ``stats``, ``count_drops``,
+    ``close``); ``stats`` adds the sockets' counters up.
+    """
+
+    def __init__(self, host: str, port: int, *, rcvbuf: int = RCVBUF, quarantine: float = 10.0,
+                 most: int = 64) -> None:
+        self.host = host
+        self.port = port
+        self.most = most
+        self._rcvbuf = rcvbuf
+        self._quarantine = quarantine
+        self._muxes: list[UdpMux] = []
+        self._current: UdpMux | None = None
+
+    def open(self) -> None:
+        """Open the first socket (in the running loop)."""
+        if self._current is None:
+            self._current = self._new()
+
+    def _new(self) -> UdpMux:
+        mux = UdpMux(self.host, self.port, rcvbuf=self._rcvbuf, quarantine=self._quarantine)
+        mux.open()
+        self._muxes.append(mux)
+        return mux
+
+    def _roomy(self) -> UdpMux:
+        """A socket with room for another question: an open one whose IDs have rested, or a new one."""
+        for mux in self._muxes:
+            mux.wake_ids()
+            if mux.busy < HALF_IDS:
+                return mux
+        if len(self._muxes) < self.most:
+            try:
+                return self._new()
+            except OSError:
+                pass
+        return min(self._muxes, key=lambda m: m.busy)
+
+    def send(self, wire: bytes, timeout: float, accept: Callable[[bytes], Any], done: Done) -> int | None:
+        """``UdpMux.send`` on a socket with IDs to spare."""
+        mux = self._current
+        if mux is None:
+            mux = self._current = self._new()
+        elif mux.busy >= HALF_IDS:
+            mux = self._current = self._roomy()
+        return mux.send(wire, timeout, accept, done)
+
+    async def exchange(self, wire: bytes, timeout: float, accept: Callable[[bytes], Any]) -> Reply:
+        """``UdpMux.exchange`` on a socket with IDs to spare."""
+        mux = self._current
+        if mux is None or mux.busy >= HALF_IDS:
+            mux = self._current = self._roomy() if self._muxes else self._new()
+        return await mux.exchange(wire, timeout, accept)
+
+    @property
+    def stats(self) -> MuxStats:
+        """The counters of every socket, added up (buffer and window: those of one socket)."""
+        if not self._muxes:
+            return MuxStats(sockets=0)
+        first = self._muxes[0].stats
+        total = MuxStats(rcvbuf=first.rcvbuf, window=first.window, sockets=len(self._muxes))
+        for mux in self._muxes:
+            total.sent += mux.stats.sent
+            total.accepted += mux.stats.accepted
+            total.stray += mux.stats.stray
+            total.rejected += mux.stats.rejected
+            total.dropped += mux.stats.dropped
+        return total
+
+    def count_drops(self) -> None:
+        for mux in self._muxes:
+            mux.count_drops()
+
+    def close(self) -> None:
+        """Close every socket; questions still in flight fail."""
+        for mux in self._muxes:
+            mux.close()

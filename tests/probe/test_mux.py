@@ -1,4 +1,4 @@
-"""One shared UDP socket per resolver: IDs, question checks, late replies, full buffers."""
+"""Shared UDP sockets per resolver: IDs, question checks, late replies, full buffers, pools."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import dns.rcode
 import pytest
 
 from checker.models import Protocol, Resolver, Role
+from checker.probe import mux as mux_module
 from checker.probe.client import ProbeSettings, ask
 from checker.probe.message import make_query
-from checker.probe.mux import UdpMux, question_key
+from checker.probe.mux import UdpMux, UdpPool, question_key
 from tests.fakedns import Packets, fake_dns, respond
 
 FAST = ProbeSettings(timeout=0.5, retries=1, backoff=0.01)
@@ -124,6 +125,57 @@ def test_ids_rest_after_use() -> None:
         return ids
 
     assert len(asyncio.run(run())) == 2000
+
+
+def test_a_pool_opens_sockets_as_ids_run_out_and_every_answer_finds_its_question(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """IDs rest after use, so one socket runs out of them at 65536/quarantine questions a second
+    (at 10 s, the engine ran out near 6,500 a second and spent its time looking for a free ID).
+    With half its IDs busy a socket takes no new questions: another one, with its own source port
+    and ID space, does."""
+    monkeypatch.setattr(mux_module, "HALF_IDS", 8)
+    names = [f"n{i}.test" for i in range(60)]
+
+    async def run(port: int) -> tuple[list[Any], UdpPool]:
+        pool = UdpPool("127.0.0.1", port, quarantine=60)
+        pool.open()
+        try:
+            found = []
+            for start in range(0, len(names), 6):  # a few at a time, as the IDs rest
+                found += await asyncio.gather(*(ask(resolver(port), n, "A", FAST, mux=pool)
+                                                for n in names[start:start + 6]))
+        finally:
+            pool.close()
+        return found, pool
+
+    with fake_dns(per_name) as server:
+        results, pool = asyncio.run(run(server.port))
+    for name, obs in zip(names, results, strict=True):
+        assert obs.error is None and [str(a) for a in obs.addresses] == [address_of(name)]
+    stats = pool.stats
+    assert stats.sockets == 8  # 60 questions, 8 busy IDs a socket: a new socket every 8 (6 + 2 of the next 6)
+    assert (stats.sent, stats.accepted, stats.stray, stats.rejected) == (60, 60, 0, 0)
+    assert stats.window > 0 and stats.rcvbuf > 0
+
+
+def test_a_pool_goes_back_to_a_socket_whose_ids_have_rested(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mux_module, "HALF_IDS", 4)
+
+    async def run(port: int) -> UdpPool:
+        pool = UdpPool("127.0.0.1", port, quarantine=0.05)
+        pool.open()
+        try:
+            for round_ in range(5):
+                await asyncio.gather(*(ask(resolver(port), f"n{round_ * 4 + i}.test", "A", FAST, mux=pool)
+                                       for i in range(4)))
+                await asyncio.sleep(0.1)
+        finally:
+            pool.close()
+        return pool
+
+    with fake_dns(per_name) as server:
+        pool = asyncio.run(run(server.port))
+    assert pool.stats.accepted == 20 and pool.stats.sockets <= 2
 
 
 def test_a_full_receive_buffer_is_counted_and_its_answers_are_timeouts_not_blocks() -> None:
