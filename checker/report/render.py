@@ -85,9 +85,13 @@ LISTS = ("results", "controls")
 """The report's long lists: one entry a line, so a million results stay readable and quick to write."""
 
 
+_ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False)
+"""One encoder for every list entry: ``json.dumps`` with an option makes a new one a call, half its cost."""
+
+
 def json_item(item: Any) -> str:
     """One entry of a long list, on one line (the C encoder: no indent)."""
-    return json.dumps(item, ensure_ascii=False)
+    return _ITEM_ENCODER.encode(item)
 
 
 def json_chunks(header: View, lists: Mapping[str, Iterable[str]]) -> Iterator[str]:
