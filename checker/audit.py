@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import secrets
@@ -29,8 +30,10 @@ from checker.models import (
     Run,
 )
 from checker.probe.client import ProbeSettings
+from checker.probe.mux import MuxStats
 from checker.probe.web import WebSettings
 from checker.queries import DEFAULT_SUBDOMAIN_PROBES, count_queries, iter_queries
+from checker.worker import WorkerEngine, eligible
 
 QTYPES = classify.QTYPES
 
@@ -57,6 +60,9 @@ class AuditSettings:
     """The label of the name that must not exist; ``random_label()`` when None (resume passes it)."""
     recheck_every: int = 10_000
     """Names judged between two canary re-checks of the subjects (and the most results held back)."""
+    worker_from: int | None = 5_000
+    """Names from which the names phase is asked by a worker process, so that the run uses two
+    cores (``checker.worker``; plain UDP resolvers without a ``qps`` cap only); None: never."""
     fingerprints: tuple[Fingerprint, ...] = ()
     """Documented block pages; those in scope for a subject count as its block signals."""
     web: WebSettings | None = None
@@ -219,12 +225,16 @@ async def audit(
                 del open_names[observation.qname]
                 judge.complete(query, got)
 
-        await engine.stream("names", questions(), receive, prior=prior, sink=sink,
-                            total=count * expected)
-        batches.close(judge.take())
-        await batches.finish()
+        worker = None
+        if settings.worker_from is not None and count >= settings.worker_from and asked and eligible(asked):
+            worker = WorkerEngine(asked, settings.probe, observer)
+        async with worker or contextlib.nullcontext():
+            await (worker or engine).stream("names", questions(), receive, prior=prior, sink=sink,
+                                            total=count * expected)
+            batches.close(judge.take())
+            await batches.finish()
 
-        traffic = _traffic(engine)
+        traffic = _traffic(engine, worker)
 
         # 3. Health after the run, from the last re-check.
         for resolver in checked:
@@ -386,18 +396,31 @@ class _Batches:
             await self._previous
 
 
-def _traffic(engine: Engine) -> dict[str, dict[str, object]]:
-    """Per resolver: what its shared socket saw (answers the kernel dropped for a full buffer,
-    stray and rejected datagrams) and how often pacing slowed down for lost answers."""
+def _traffic(engine: Engine, worker: WorkerEngine | None = None) -> dict[str, dict[str, object]]:
+    """Per resolver: what its shared sockets saw (answers the kernel dropped for a full buffer,
+    stray and rejected datagrams) and how often pacing slowed down for lost answers; the worker's
+    traffic (the names phase, when it asked it) added in."""
+    engines: list[Engine | WorkerEngine] = [engine, *([worker] if worker is not None else [])]
+    muxes: dict[str, MuxStats] = {}
+    lost: dict[str, int] = {}
+    slowest: dict[str, float | None] = {}
+    for each in engines:
+        for name, stats in each.stats().items():
+            muxes.setdefault(name, MuxStats(rcvbuf=stats.rcvbuf, window=stats.window, sockets=0)).add(stats)
+        for name, pacer in each.pacers.items():
+            lost[name] = lost.get(name, 0) + pacer.lost
+            rates = [r for r in (slowest.get(name), pacer.slowest) if r is not None]
+            slowest[name] = min(rates) if rates else None
     out: dict[str, dict[str, object]] = {}
-    for name, stats in engine.stats().items():
+    for name, stats in muxes.items():
         out[name] = {"sent": stats.sent, "accepted": stats.accepted, "stray": stats.stray,
                      "rejected": stats.rejected, "dropped_full_buffer": stats.dropped,
                      "receive_buffer": stats.rcvbuf, "sockets": stats.sockets}
-    for name, pacer in engine.pacers.items():
+    for name, count in lost.items():
         entry = out.setdefault(name, {})
-        entry["lost_answers"] = pacer.lost
-        entry["slowest_qps"] = round(pacer.slowest, 1) if pacer.slowest is not None else None
+        entry["lost_answers"] = count
+        rate = slowest[name]
+        entry["slowest_qps"] = round(rate, 1) if rate is not None else None
     return out
 
 

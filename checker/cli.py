@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -20,7 +17,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -31,7 +28,7 @@ import jinja2
 from checker import __version__, classify
 from checker.audit import AuditSettings, audit, new_run_id
 from checker.bundled import orders_dir
-from checker.engine import ProgressEvent
+from checker.engine import ProgressEvent, lean_gc, run_loop
 from checker.errors import BlockauditError, ResolverConfigError, UsageError
 from checker.export import (
     DEFAULT_ORIGIN,
@@ -681,9 +678,9 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
                           on_result=store_result if recorder is not None else None)
     observer = None if args.quiet else _Progress(sys.stderr, tty=sys.stderr.isatty(),
                                                   verdicts=output.tally.run.counts)
-    with _lean_gc(), contextlib.closing(output):
+    with lean_gc(), contextlib.closing(output):
         try:
-            run = _run_loop(audit(orders, resolvers, settings, observer, prior, recorder, history, output))
+            run = run_loop(audit(orders, resolvers, settings, observer, prior, recorder, history, output))
         except BaseException:
             if store is not None and recorder is not None:
                 recorder.flush()
@@ -712,45 +709,6 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
     if not args.quiet:
         sys.stderr.write(summary(view, args.templates))
     return _exit_for(Status(view["summary"]["status"]))
-
-
-GC_YOUNG = 20_000
-"""Allocations between two young collections during a check (Python's default: 700)."""
-
-
-@contextlib.contextmanager
-def _lean_gc() -> Iterator[None]:
-    """Collect garbage less often while a check runs.
-
-    A check makes millions of short-lived objects (questions, answers, results) that reference
-    counting frees; few form cycles. With the collector's defaults a young collection came every
-    700 allocations and the full ones scanned everything loaded before the run (a million names,
-    say): a third of the CPU of a large run. So what is alive when the run starts is frozen out of
-    the collector, and young collections come every ``GC_YOUNG`` allocations; both are undone after.
-    """
-    thresholds = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG, thresholds[1], thresholds[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
-
-
-def _run_loop(coroutine: Coroutine[Any, Any, Run]) -> Run:
-    """Run the check on uvloop when it is installed (``pip install 'blockaudit[fast]'``: a faster
-    event loop for the same code), else on asyncio's own; ``BLOCKAUDIT_LOOP=asyncio`` forces the latter."""
-    if os.environ.get("BLOCKAUDIT_LOOP") != "asyncio":
-        try:
-            uvloop = importlib.import_module("uvloop")
-        except ImportError:
-            pass
-        else:
-            run: Run = uvloop.run(coroutine)
-            return run
-    return asyncio.run(coroutine)
 
 
 def _rendered_at(view: dict[str, Any]) -> dt.datetime:
@@ -799,7 +757,20 @@ def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates:
 
 
 def _copy_file(source: Path, handle: BinaryIO) -> None:
+    """Copy ``source`` to ``handle``, in the kernel when it can (a large report is hundreds of MB)."""
+    handle.flush()
     with source.open("rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        offset = 0
+        try:
+            while offset < size:
+                sent = os.sendfile(handle.fileno(), src.fileno(), offset, min(size - offset, 1 << 30))
+                if not sent:
+                    break
+                offset += sent
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            pass  # no sendfile here, or not to this file: copy the rest the plain way
+        src.seek(offset)
         shutil.copyfileobj(src, handle, 1 << 20)
 
 

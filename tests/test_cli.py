@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import dns.message
 import dns.rcode
 import pytest
 
-from checker import cli
 from checker import resolvers as resolvers_module
 from checker.cli import ExitStatus, main
 from checker.models import Protocol, Resolver, Role
@@ -297,12 +295,18 @@ def test_a_failing_user_template_is_one_line_and_writes_nothing(tmp_path: Path, 
     assert "Traceback" not in err and out.read_text() == "OLD"
 
 
-def test_a_check_collects_garbage_less_often_and_undoes_it_after() -> None:
-    before = gc.get_threshold()
-    with cli._lean_gc():
-        assert gc.get_threshold()[0] == cli.GC_YOUNG
-        assert gc.get_freeze_count() > 0  # what was alive at the start is out of the collector's way
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
-    with pytest.raises(KeyError), cli._lean_gc():
-        raise KeyError("a run that fails")
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+def test_a_spooled_report_is_copied_whole_to_a_file_or_a_stream(tmp_path: Path) -> None:
+    import io
+
+    from checker.cli import _copy_file
+
+    source = tmp_path / "spooled.json"
+    source.write_bytes(bytes(range(256)) * 5000)
+    with (tmp_path / "copy.json").open("wb") as handle:  # sendfile, in the kernel
+        handle.write(b"[")
+        _copy_file(source, handle)
+    assert (tmp_path / "copy.json").read_bytes() == b"[" + source.read_bytes()
+    stream = io.BytesIO()  # no file descriptor: the plain copy
+    _copy_file(source, stream)
+    assert stream.getvalue() == source.read_bytes()

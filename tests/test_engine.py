@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 
 import dns.message
+import pytest
 
-from checker.engine import Engine, ProgressEvent
+from checker.engine import GC_YOUNG, Engine, ProgressEvent, lean_gc
 from checker.models import Protocol, Resolver, Role
 from checker.probe.client import ProbeSettings
 from tests.fakedns import fake_dns, respond
@@ -99,3 +101,14 @@ def test_pacer_cuts_for_losses_among_answers_but_only_once_for_silence() -> None
     silent.answered()
     silent.timed_out()
     assert silent.rate is not None and silent.rate < 500  # answering again: losses count again
+
+
+def test_a_run_collects_garbage_less_often_and_undoes_it_after() -> None:
+    before = gc.get_threshold()
+    with lean_gc():
+        assert gc.get_threshold()[0] == GC_YOUNG
+        assert gc.get_freeze_count() > 0  # what was alive at the start is out of the collector's way
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(KeyError), lean_gc():
+        raise KeyError("a run that fails")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

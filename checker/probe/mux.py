@@ -67,6 +67,15 @@ class MuxStats:
     sockets: int = 1
     """Sockets used (a ``UdpPool`` opens more as its rate needs IDs)."""
 
+    def add(self, other: MuxStats) -> None:
+        """Count ``other``'s traffic and sockets in (the buffer and window stay this one's)."""
+        self.sent += other.sent
+        self.accepted += other.accepted
+        self.stray += other.stray
+        self.rejected += other.rejected
+        self.dropped += other.dropped
+        self.sockets += other.sockets
+
 
 def question_key(wire: bytes) -> bytes | None:
     """The question section of a DNS message (from offset 12), the name lower-cased; None when
@@ -518,13 +527,9 @@ class UdpPool:
         if not self._muxes:
             return MuxStats(sockets=0)
         first = self._muxes[0].stats
-        total = MuxStats(rcvbuf=first.rcvbuf, window=first.window, sockets=len(self._muxes))
+        total = MuxStats(rcvbuf=first.rcvbuf, window=first.window, sockets=0)
         for mux in self._muxes:
-            total.sent += mux.stats.sent
-            total.accepted += mux.stats.accepted
-            total.stray += mux.stats.stray
-            total.rejected += mux.stats.rejected
-            total.dropped += mux.stats.dropped
+            total.add(mux.stats)
         return total
 
     def count_drops(self) -> None:

@@ -34,6 +34,8 @@ from checker.tally import Tally
 
 KEEP = 10_000
 """Results kept in memory for the reports other than JSON (all of them up to this many)."""
+WRITE_CHUNK = 1 << 20
+"""Characters of the JSON report encoded, hashed and written at once."""
 _KIND_ORDER = {QueryKind.ORDERED: 0, QueryKind.EXEMPTION: 1, QueryKind.CANARY: 2}
 
 
@@ -188,11 +190,22 @@ class ReportOutput:
         header = view_model(run, self.tally, results=False)
         digest = hashlib.sha256()
         lists = {name: self.spool.read(name) for name in LISTS}
-        for part in json_chunks(header, lists):
-            data = part.encode("utf-8")
-            digest.update(data)
-            stream.write(data)
+        parts: list[str] = []
+        size = 0
+        for part in json_chunks(header, lists):  # a megabyte at a time: a write per line cost more than the lines
+            parts.append(part)
+            size += len(part)
+            if size >= WRITE_CHUNK:
+                self._write("".join(parts), digest, stream)
+                parts, size = [], 0
+        self._write("".join(parts), digest, stream)
         return digest.hexdigest()
+
+    @staticmethod
+    def _write(text: str, digest: hashlib._Hash, stream: IO[bytes]) -> None:
+        data = text.encode("utf-8")
+        digest.update(data)
+        stream.write(data)
 
     def close(self) -> None:
         self.spool.close()
