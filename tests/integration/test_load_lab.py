@@ -1,9 +1,10 @@
 """Correctness under load: thousands of names at full speed through real NSD + Unbound.
 
 Every synthetic name has its own A and AAAA (from its index), and the subject's RPZ blocks every
-10th. At full speed over one shared socket per resolver, every answer must be the one for its own
-name (IDs never confused), every name must have exactly one result (nothing lost, nothing
-duplicated), and the verdicts must be exactly what the zone and the RPZ say.
+10th. At full speed over shared sockets per resolver, in one process or with a worker, every
+answer must be the one for its own name (IDs never confused), every name must have exactly one
+result (nothing lost, nothing duplicated), and the verdicts must be exactly what the zone and
+the RPZ say.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from checker.cli import main
 
 pytestmark = pytest.mark.integration
 
-N = 3000
+N = 6000
+"""More than ``AuditSettings.worker_from``: the names are asked by the worker process unless told not to."""
 EVERY = 10
 
 
@@ -27,7 +29,8 @@ def expected_a(index: int) -> str:
     return str(ipaddress.IPv4Address(bench.BENCH_V4 + index % bench.BENCH_V4_SIZE))
 
 
-def test_thousands_of_names_at_full_speed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", [True, False], ids=["worker", "one-process"])
+def test_thousands_of_names_at_full_speed(tmp_path: Path, worker: bool) -> None:
     files = bench.write_workload(tmp_path, N, EVERY)
     with bench.BenchLab(tmp_path, files["rpz"], 1) as lab:
         if not lab.unbound:
@@ -37,7 +40,8 @@ def test_thousands_of_names_at_full_speed(tmp_path: Path) -> None:
                              encoding="utf-8")
         out = tmp_path / "report.json"
         code = main(["check", str(files["names"]), "--input-format", "plain", "--resolvers", str(resolvers),
-                     "--no-db", "-q", "--report", f"json:{out}", "--timeout", "2", "--retries", "2"])
+                     "--no-db", "-q", "--report", f"json:{out}", "--timeout", "2", "--retries", "2",
+                     *([] if worker else ["--no-worker"])])
     report = json.loads(out.read_text(encoding="utf-8"))
     ordered = [r for r in report["results"] if r["kind"] == "ordered"]
     names = [r["query_name"] for r in ordered]
@@ -57,4 +61,5 @@ def test_thousands_of_names_at_full_speed(tmp_path: Path) -> None:
             assert [x["data"] for x in obs["answers"]] == [expected_a(int(qname.split(".", 1)[0][1:]))]
     traffic = report["run"]["settings"]["traffic"]
     assert all(t["rejected"] == 0 and t["dropped_full_buffer"] == 0 for t in traffic.values()), traffic
+    assert all(t["sockets"] == (2 if worker else 1) for t in traffic.values()), traffic  # the worker's and ours
     assert code == 1  # the unblocked names are violations
