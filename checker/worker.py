@@ -46,7 +46,7 @@ from checker.probe.mux import MuxStats
 _LENGTH = struct.Struct("!I")
 BATCH = 1024
 """Questions a frame from the main process carries."""
-WINDOW = 16384
+WINDOW = 65536
 """Questions handed to the worker and not yet answered, at most."""
 FLUSH = 0.004
 """Seconds an answer may wait in the worker before it is sent on with others."""

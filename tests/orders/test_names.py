@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from checker.orders.names import MAX_LABEL, MAX_NAME, InvalidName, is_within, normalise
+from checker.orders.names import MAX_LABEL, MAX_NAME, InvalidName, checked, is_within, normalise
+from tests.fuzzing import fuzz
 
 # A name of exactly 253 octets: 63 + 1 + 63 + 1 + 63 + 1 + 61.
 NAME_253 = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
@@ -125,3 +128,25 @@ def test_reserved_double_hyphen_labels_are_refused() -> None:
     with pytest.raises(InvalidName, match="IDNA reserves"):
         normalise("ab--cd.com")
     assert normalise("xn--bcher-kva.de") == "xn--bcher-kva.de"
+
+
+@fuzz(4000, "loaders")
+@given(st.text(alphabet="aAzZ09-._ \t\u212a\u0130xn\u00fc", max_size=80)
+       | st.lists(st.text(alphabet="ab9-", min_size=0, max_size=66), min_size=1, max_size=6).map(".".join))
+@example("k.test")
+@example("\u212a.test")  # KELVIN SIGN: lower() makes it ASCII "k"; IDNA decides, not the fast path
+@example("a--b.test")
+@example("xn--bcher-kva.de")
+@example("1.2.3.4")
+@example(NAME_253 + "x")
+def test_the_fast_path_agrees_with_every_check(raw: str) -> None:
+    """``normalise`` takes a common name at once; it must give what the checks one by one give."""
+    try:
+        expected: str | None = checked(raw)
+    except InvalidName:
+        expected = None
+    try:
+        got: str | None = normalise(raw)
+    except InvalidName:
+        got = None
+    assert got == expected
