@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, assert_never
 
 import jinja2
+import orjson
 
 from checker.bundled import templates_dir
 from checker.errors import UsageError
@@ -85,13 +86,18 @@ LISTS = ("results", "controls")
 """The report's long lists: one entry a line, so a million results stay readable and quick to write."""
 
 
-_ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False)
-"""One encoder for every list entry: ``json.dumps`` with an option makes a new one a call, half its cost."""
+_ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""What writes an entry orjson refuses (a lone surrogate, an integer over 64 bits), the same way."""
 
 
 def json_item(item: Any) -> str:
-    """One entry of a long list, on one line (the C encoder: no indent)."""
-    return _ITEM_ENCODER.encode(item)
+    """One entry of a long list, on one line, compact: orjson writes it ten times faster than
+    ``json`` (a million-name report is millions of entries), byte for byte as ``_ITEM_ENCODER``
+    would but for NaN (``null``: JSON has no NaN)."""
+    try:
+        return orjson.dumps(item).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return _ITEM_ENCODER.encode(item)
 
 
 def json_chunks(header: View, lists: Mapping[str, Iterable[str]]) -> Iterator[str]:
