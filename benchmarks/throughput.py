@@ -48,10 +48,14 @@ What it measures, for each N and each of ``--runs`` runs (the table shows the me
 
   - *Wall time*: the whole process, interpreter start to exit (loading, every phase, the
     verdicts, rendering and writing the report).
-  - *Peak RSS*: ``ru_maxrss`` of that child alone, from ``os.wait4``. Linux counts in it the
-    high-water mark of the process that started the child, so this process stays small
-    (reports are parsed in a child of their own) and prints that floor as
+  - *Peak RSS*: ``ru_maxrss`` of that child, from ``os.wait4``, plus the peak RSS of the worker
+    process that asked its names (``checker.worker``; the report's ``run.settings.worker``): the
+    two added are an upper bound on the memory the run held at once. Linux counts in
+    ``ru_maxrss`` the high-water mark of the process that started the child, so this process
+    stays small (reports are parsed in a child of their own) and prints that floor as
     ``benchmark_peak_rss_mib``.
+  - *CPU*: user plus system seconds of that child and of its worker (``os.wait4`` counts the
+    children a process waited for).
   - *Queries*: the query packets blockaudit sent, as its report counts them
     (``run.settings.traffic``: ``sent`` per resolver, retries included); a report without that
     count gets the attempts of every observation of every phase (health, identity, names,
@@ -375,9 +379,10 @@ class Blockaudit:
     wall_s: float
     """Wall time of the whole process."""
     peak_rss_mib: float
-    """``ru_maxrss`` of this child alone."""
+    """``ru_maxrss`` of this child, plus the peak RSS of its worker process when one asked the
+    names (an upper bound on what both held at once)."""
     cpu_s: float
-    """User plus system CPU seconds of this child alone."""
+    """User plus system CPU seconds of this child and of its worker process."""
     queries: int
     """Query packets sent: ``run.settings.traffic`` when the report has it, else the attempts of
     every observation in the report."""
@@ -470,6 +475,8 @@ class ReportFacts:
     """Results for ordered names at the subject."""
     sent: int | None
     """Packets sent, from ``run.settings.traffic`` (None: an engine that does not report it)."""
+    worker_rss_mib: float = 0.0
+    """Peak RSS of the worker process that asked the names (``run.settings.worker``; 0: none)."""
 
 
 def read_report(path: Path) -> ReportFacts:
@@ -519,7 +526,9 @@ def read_report(path: Path) -> ReportFacts:
     traffic = settings.get("traffic")
     sent = sum(int(t.get("sent", 0)) for t in traffic.values()) if isinstance(traffic, dict) else None
     span = tally.last - tally.first if tally.questions and tally.last > tally.first else 0.0
-    return ReportFacts(tally.questions, dict(tally.packets), span, dict(verdicts), ordered, sent)
+    worker = settings.get("worker")
+    worker_rss = float(worker.get("peak_rss_mib", 0.0)) if isinstance(worker, dict) else 0.0
+    return ReportFacts(tally.questions, dict(tally.packets), span, dict(verdicts), ordered, sent, worker_rss)
 
 
 def read_report_apart(path: Path) -> ReportFacts:
@@ -646,7 +655,7 @@ def measure_blockaudit(bench: BenchLab, args: argparse.Namespace, program: Progr
     if None not in before and None not in after:
         seen = sum(int(a or 0) - int(b or 0) for a, b in zip(after, before, strict=True))
     result = Blockaudit(
-        variant=variant, exit_status=status, wall_s=wall, peak_rss_mib=rss, cpu_s=cpu,
+        variant=variant, exit_status=status, wall_s=wall, peak_rss_mib=rss + facts.worker_rss_mib, cpu_s=cpu,
         queries=facts.sent if facts.sent is not None else sum(facts.by_phase.values()),
         queries_from="traffic" if facts.sent is not None else "observations", observations=facts.observations,
         by_phase=facts.by_phase, names_span_s=facts.names_span_s, verdicts=verdicts, unbound_seen=seen,

@@ -278,6 +278,7 @@ async def audit(
             "deadlines_judged_at": finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "rechecks": batches.count,
             "traffic": traffic,
+            "worker": worker.usage if worker is not None else None,
             "vantage": vantage,
         },
     )

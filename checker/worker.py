@@ -14,7 +14,7 @@ code, started by us, so nothing foreign is ever unpickled):
 * main → worker: ``("start", resolvers, probe settings)`` once, then ``("ask", phase, [(resolver
   index, name, type), ...])`` batches, then ``("end",)``;
 * worker → main: ``("seen", [observation fields, ...])`` batches, then ``("stats", mux counters,
-  pacer counters)`` after ``end``; ``("error", text)`` if it fails.
+  pacer counters, its peak RSS and CPU time)`` after ``end``; ``("error", text)`` if it fails.
 
 The main process keeps at most ``WINDOW`` questions with the worker, so memory stays bounded on a
 list of any length. Only plain UDP resolvers without a ``qps`` cap go to a worker (a cap is the
@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import os
 import pickle
+import resource
 import socket
 import struct
 import sys
@@ -121,6 +122,8 @@ class WorkerEngine:
         self.observer = observer
         self.window = window
         self.pacers: dict[str, PaceStats] = {}
+        self.usage: dict[str, float] = {}
+        """The worker's peak RSS (``peak_rss_mib``) and CPU seconds (``cpu_s``), once the block has ended."""
         self._stats: dict[str, MuxStats] = {}
         self._index = {r.name: i for i, r in enumerate(self.resolvers)}
         self._process: asyncio.subprocess.Process | None = None
@@ -152,7 +155,7 @@ class WorkerEngine:
         try:
             if exc[0] is None and self._failure is None and self._ended is not None:
                 await self._send(("end",))
-                _, muxes, pacers = await self._ended
+                _, muxes, pacers, self.usage = await self._ended
                 self._stats = {name: MuxStats(**fields) for name, fields in muxes.items()}
                 self.pacers = {name: PaceStats(*fields) for name, fields in pacers.items()}
         finally:
@@ -334,7 +337,9 @@ async def serve(sock: socket.socket) -> None:
             flush()
             muxes = {name: dataclasses.asdict(stats) for name, stats in engine.stats().items()}
             pacers = {name: (pacer.lost, pacer.slowest) for name, pacer in engine.pacers.items()}
-            writer.write(_frame(("stats", muxes, pacers)))
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            usage = {"peak_rss_mib": round(used.ru_maxrss / 1024, 1), "cpu_s": round(used.ru_utime + used.ru_stime, 2)}
+            writer.write(_frame(("stats", muxes, pacers, usage)))
         except (asyncio.IncompleteReadError, ConnectionError):
             return  # the main process went away: nothing to answer
         except Exception as exc:  # noqa: BLE001 - told to the main process, which ends the run

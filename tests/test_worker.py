@@ -109,6 +109,9 @@ def test_a_worker_gives_the_same_results_as_one_process() -> None:
     for name in ("isp", "ctl"):  # the worker's names and the main process's health and re-checks
         assert traffic[name]["sent"] == traffic[name]["accepted"] >= len(NAMES) * 2
         assert traffic[name]["sockets"] == 2 and traffic[name]["lost_answers"] == 0
+    usage = split.settings["worker"]
+    assert isinstance(usage, dict) and usage["peak_rss_mib"] > 0 and usage["cpu_s"] > 0
+    assert alone.settings["worker"] is None
 
 
 def test_no_worker_below_its_threshold_or_for_resolvers_it_cannot_ask() -> None:
