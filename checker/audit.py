@@ -61,8 +61,10 @@ class AuditSettings:
     recheck_every: int = 10_000
     """Names judged between two canary re-checks of the subjects (and the most results held back)."""
     worker_from: int | None = 5_000
-    """Names from which the names phase is asked by a worker process, so that the run uses two
-    cores (``checker.worker``; plain UDP resolvers without a ``qps`` cap only); None: never."""
+    """Names from which the names phase is asked by worker processes, so that the run uses more
+    than one core (``checker.worker``; plain UDP resolvers without a ``qps`` cap only); None: never."""
+    workers: int = 2
+    """Worker processes for the names phase (each asks some of the resolvers; at most one per resolver)."""
     fingerprints: tuple[Fingerprint, ...] = ()
     """Documented block pages; those in scope for a subject count as its block signals."""
     web: WebSettings | None = None
@@ -226,8 +228,9 @@ async def audit(
                 judge.complete(query, got)
 
         worker = None
-        if settings.worker_from is not None and count >= settings.worker_from and asked and eligible(asked):
-            worker = WorkerEngine(asked, settings.probe, observer)
+        if (settings.worker_from is not None and settings.workers > 0 and count >= settings.worker_from and asked
+                and eligible(asked)):
+            worker = WorkerEngine(asked, settings.probe, observer, processes=settings.workers)
         async with worker or contextlib.nullcontext():
             await (worker or engine).stream("names", questions(), receive, prior=prior, sink=sink,
                                             total=count * expected)

@@ -158,6 +158,15 @@ def _positive(text: str) -> float:
     return value
 
 
+MAX_WORKERS = 64
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_WORKERS}")
+    return int(text)
+
+
 def _retries(text: str) -> int:
     if not text.isdigit() or int(text) > MAX_RETRIES:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_RETRIES}")
@@ -275,10 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="raw response bytes to keep in the reports: full (every answer, the default), "
                             "failures (only for results not in their good state and their control answers), "
                             "none (parsed answers only)")
-    check.add_argument("--no-worker", action="store_true",
-                       help="ask every question in this process; by default the names of a list of "
-                            f"{AuditSettings().worker_from:,} names or more are asked by a second process "
-                            "(plain UDP resolvers without a qps cap), so that the run uses two cores")
+    check.add_argument("--workers", type=_workers, default=AuditSettings().workers, metavar="N",
+                       help=f"processes that ask the names of a list of {AuditSettings().worker_from:,} names or "
+                            "more, each for some of the resolvers (plain UDP without a qps cap), while this one "
+                            f"judges and writes: a run uses more than one core (default {AuditSettings().workers}; "
+                            "0: ask everything in this process)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
 
     import_cmd = commands.add_parser(
@@ -652,7 +662,7 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
         subdomain_probes=tuple(args.probes) if args.probes else AuditSettings().subdomain_probes,
         clock=clock, run_id=resumed.id if resumed else new_run_id(started_at), started_at=started_at,
         nx_label=nx_label, web=web, fingerprints=fingerprints,
-        worker_from=None if args.no_worker else AuditSettings().worker_from,
+        workers=args.workers,
     )
     assert settings.run_id is not None
     prior, recorder = None, None

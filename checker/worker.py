@@ -11,7 +11,8 @@ timeouts, retries and pacing either way, and its results are the same.
 The two talk over a socket pair in frames (a 4-byte length, then a pickle; the child is our own
 code, started by us, so nothing foreign is ever unpickled):
 
-* main → worker: ``("start", resolvers, probe settings)`` once, then ``("ask", phase, [(resolver
+* main → worker: ``("start", resolvers, probe settings, the indexes of the resolvers it asks)``
+  once, then ``("ask", phase, [(resolver
   index, name, type), ...])`` batches, then ``("end",)``;
 * worker → main: ``("seen", [observation fields, ...])`` batches, then ``("stats", mux counters,
   pacer counters, its peak RSS and CPU time)`` after ``end``; ``("error", text)`` if it fails.
@@ -108,102 +109,133 @@ class WorkerError(RuntimeError):
     """The worker process failed or stopped before the end."""
 
 
-class WorkerEngine:
-    """Asks a phase's questions through a worker process; ``stream`` as ``Engine.stream``.
+class _Child:
+    """One worker process and the socket to it."""
 
-    Use it as ``async with WorkerEngine(...) as engine``. ``stats()`` and ``pacers`` hold the
-    worker's traffic counters once the block has ended.
-    """
+    def __init__(self, process: asyncio.subprocess.Process, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+        self.ended: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        self.listener: asyncio.Task[None] | None = None
 
-    def __init__(self, resolvers: Sequence[Resolver], settings: ProbeSettings, observer: Observer | None = None,
-                 *, window: int = WINDOW) -> None:
-        self.resolvers = tuple(resolvers)
-        self.settings = settings
-        self.observer = observer
-        self.window = window
-        self.pacers: dict[str, PaceStats] = {}
-        self.usage: dict[str, float] = {}
-        """The worker's peak RSS (``peak_rss_mib``) and CPU seconds (``cpu_s``), once the block has ended."""
-        self._stats: dict[str, MuxStats] = {}
-        self._index = {r.name: i for i, r in enumerate(self.resolvers)}
-        self._process: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._deliver: Callable[[list[tuple[Any, ...]]], None] | None = None
-        self._ended: asyncio.Future[tuple[Any, ...]] | None = None
-        self._failure: BaseException | None = None
-        self._wake = asyncio.Event()
-
-    async def __aenter__(self) -> WorkerEngine:
+    @classmethod
+    async def start(cls) -> _Child:
         ours, theirs = socket.socketpair()
         package = str(Path(checker.__file__).resolve().parent.parent)
         path = os.pathsep.join([package, *filter(None, [os.environ.get("PYTHONPATH")])])
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "checker.worker", str(theirs.fileno()), pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        self._reader, self._writer = await asyncio.open_connection(sock=ours)
-        self._ended = asyncio.get_running_loop().create_future()
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
-        await self._send(("start", self.resolvers, self.settings))
+        reader, writer = await asyncio.open_connection(sock=ours)
+        return cls(process, reader, writer)
+
+    async def stop(self) -> None:
+        """Close the socket (the worker ends when it reads that) and wait for it; kill it if it lingers."""
+        self.writer.close()
+        if self.process.returncode is None:
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except (TimeoutError, asyncio.CancelledError):
+                self.process.kill()
+                await self.process.wait()
+                raise
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.listener
+
+
+class WorkerEngine:
+    """Asks a phase's questions through worker processes; ``stream`` as ``Engine.stream``.
+
+    Each resolver's questions go to one worker, ``processes`` workers in all (each with the
+    sockets, IDs, pacing and counters of its resolvers). Use it as ``async with
+    WorkerEngine(...) as engine``; ``stats()``, ``pacers`` and ``usage`` hold the workers'
+    counters once the block has ended.
+    """
+
+    def __init__(self, resolvers: Sequence[Resolver], settings: ProbeSettings, observer: Observer | None = None,
+                 *, window: int = WINDOW, processes: int = 1) -> None:
+        self.resolvers = tuple(resolvers)
+        self.settings = settings
+        self.observer = observer
+        self.window = window
+        self.processes = max(1, min(processes, len(self.resolvers)))
+        self.pacers: dict[str, PaceStats] = {}
+        self.usage: dict[str, float] = {}
+        """The workers' peak RSS added up (``peak_rss_mib``) and their CPU seconds (``cpu_s``), once
+        the block has ended."""
+        self._stats: dict[str, MuxStats] = {}
+        self._index = {r.name: i for i, r in enumerate(self.resolvers)}
+        self._children: list[_Child] = []
+        self._deliver: Callable[[list[tuple[Any, ...]]], None] | None = None
+        self._failure: BaseException | None = None
+        self._wake = asyncio.Event()
+
+    async def __aenter__(self) -> WorkerEngine:
+        try:
+            for number in range(self.processes):
+                child = await _Child.start()
+                self._children.append(child)
+                child.listener = asyncio.get_running_loop().create_task(self._listen(child))
+                mine = [i for i in range(len(self.resolvers)) if i % self.processes == number]
+                await self._send(child, ("start", self.resolvers, self.settings, mine))
+        except BaseException:
+            await self._stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            if exc[0] is None and self._failure is None and self._ended is not None:
-                await self._send(("end",))
-                _, muxes, pacers, self.usage = await self._ended
-                self._stats = {name: MuxStats(**fields) for name, fields in muxes.items()}
-                self.pacers = {name: PaceStats(*fields) for name, fields in pacers.items()}
+            if exc[0] is None and self._failure is None:
+                for child in self._children:
+                    await self._send(child, ("end",))
+                for child in self._children:
+                    _, muxes, pacers, usage = await child.ended
+                    self._stats.update((name, MuxStats(**fields)) for name, fields in muxes.items())
+                    self.pacers.update((name, PaceStats(*fields)) for name, fields in pacers.items())
+                    for key, value in usage.items():
+                        self.usage[key] = round(self.usage.get(key, 0.0) + value, 2)
         finally:
             await self._stop()
         if exc[0] is None and self._failure is not None:
             raise self._failure
 
     async def _stop(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        process = self._process
-        if process is not None and process.returncode is None:
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except (TimeoutError, asyncio.CancelledError):
-                process.kill()
-                await process.wait()
-                raise
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+        for child in self._children:
+            await child.stop()
 
     def stats(self) -> dict[str, MuxStats]:
-        """What the worker's UDP sockets saw (known once the block has ended)."""
+        """What the workers' UDP sockets saw (known once the block has ended)."""
         return self._stats
 
-    async def _send(self, message: object) -> None:
-        assert self._writer is not None
+    async def _send(self, child: _Child, message: object) -> None:
         try:
-            self._writer.write(_frame(message))
-            await self._writer.drain()
+            child.writer.write(_frame(message))
+            await child.writer.drain()
         except ConnectionError as exc:
             self._fail(WorkerError(f"the asking worker stopped ({type(exc).__name__})"))
             assert self._failure is not None
             raise self._failure from None
 
-    async def _listen(self) -> None:
-        assert self._reader is not None and self._ended is not None
+    async def _listen(self, child: _Child) -> None:
         try:
             while True:
-                message = await _read(self._reader)
+                message = await _read(child.reader)
                 kind = message[0]
                 if kind == "seen":
                     if self._deliver is not None:
                         self._deliver(message[1])
                 elif kind == "stats":
-                    self._ended.set_result(message)
+                    child.ended.set_result(message)
                     return
                 elif kind == "error":
                     raise WorkerError(f"the asking worker failed: {message[1]}")
@@ -217,9 +249,10 @@ class WorkerEngine:
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_exception(exc)
-            self._ended.exception()  # retrieved: only __aexit__ reports it
+        for child in self._children:
+            if not child.ended.done():
+                child.ended.set_exception(exc)
+                child.ended.exception()  # retrieved: only __aexit__ reports it
         self._wake.set()
 
     async def stream(
@@ -254,8 +287,9 @@ class WorkerEngine:
             self._wake.set()
 
         self._deliver = deliver
+        children = self._children
+        batches: list[list[tuple[int, str, str]]] = [[] for _ in children]
         try:
-            batch: list[tuple[int, str, str]] = []
             for resolver, qname, qtype in questions:
                 if self._failure is not None:
                     break
@@ -263,17 +297,20 @@ class WorkerEngine:
                 if known is not None:
                     complete(known, False)
                     continue
-                batch.append((self._index[resolver.name], qname, qtype))
+                index = self._index[resolver.name]
+                batch = batches[index % len(children)]
+                batch.append((index, qname, qtype))
                 if len(batch) >= BATCH:
                     outstanding += len(batch)
-                    await self._send(("ask", phase, batch))
-                    batch = []
+                    await self._send(children[index % len(children)], ("ask", phase, batch))
+                    batches[index % len(children)] = []
                     while outstanding > self.window and self._failure is None:
                         self._wake.clear()
                         await self._wake.wait()
-            if batch and self._failure is None:
-                outstanding += len(batch)
-                await self._send(("ask", phase, batch))
+            for child, batch in zip(children, batches, strict=True):
+                if batch and self._failure is None:
+                    outstanding += len(batch)
+                    await self._send(child, ("ask", phase, batch))
             while outstanding > 0 and self._failure is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -293,6 +330,7 @@ async def serve(sock: socket.socket) -> None:
     start = await _read(reader)
     resolvers: tuple[Resolver, ...] = start[1]
     settings: ProbeSettings = start[2]
+    mine = [resolvers[i] for i in start[3]]
     outbox: list[tuple[Any, ...]] = []
     timer: list[asyncio.TimerHandle] = []
     tasks: set[asyncio.Task[None]] = set()
@@ -318,7 +356,7 @@ async def serve(sock: socket.socket) -> None:
         if not task.cancelled() and task.exception() is not None:
             failure.append(task.exception())  # type: ignore[arg-type]
 
-    async with Engine(resolvers, settings) as engine:
+    async with Engine(mine, settings) as engine:
         try:
             while not failure:
                 message = await _read(reader)

@@ -78,8 +78,8 @@ def resolver_set(subject_port: int, control_port: int) -> ResolverSet:
     )
 
 
-def check(worker_from: int | None, events: list[ProgressEvent] | None = None) -> Run:
-    settings = dataclasses.replace(SETTINGS, worker_from=worker_from)
+def check(worker_from: int | None, events: list[ProgressEvent] | None = None, workers: int = 2) -> Run:
+    settings = dataclasses.replace(SETTINGS, worker_from=worker_from, workers=workers)
     with fake_dns(subject) as s, fake_dns(control) as c:
         return asyncio.run(audit(orders(), resolver_set(s.port, c.port), settings,
                                  observer=events.append if events is not None else None))
@@ -91,9 +91,10 @@ def summary(run: Run) -> list[tuple[str, str, str, tuple[str, ...]]]:
             for r in run.results]
 
 
-def test_a_worker_gives_the_same_results_as_one_process() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_give_the_same_results_as_one_process(workers: int) -> None:
     events: list[ProgressEvent] = []
-    alone, split = check(None), check(0, events)
+    alone, split = check(None), check(0, events, workers)
     assert summary(split) == summary(alone)
     assert [r.verdict.value for r in split.results if r.query.name in NAMES].count("blocked") == 100
     for result in split.results:  # every answer is its own name's, A and AAAA each once
@@ -108,16 +109,16 @@ def test_a_worker_gives_the_same_results_as_one_process() -> None:
     assert isinstance(traffic, dict)
     for name in ("isp", "ctl"):  # the worker's names and the main process's health and re-checks
         assert traffic[name]["sent"] == traffic[name]["accepted"] >= len(NAMES) * 2
-        assert traffic[name]["sockets"] == 2 and traffic[name]["lost_answers"] == 0
+        assert traffic[name]["sockets"] == 2 and traffic[name]["lost_answers"] == 0  # a worker's and ours
     usage = split.settings["worker"]
     assert isinstance(usage, dict) and usage["peak_rss_mib"] > 0 and usage["cpu_s"] > 0
     assert alone.settings["worker"] is None
 
 
-def test_no_worker_below_its_threshold_or_for_resolvers_it_cannot_ask() -> None:
-    run = check(10_000)
-    traffic = run.settings["traffic"]
-    assert isinstance(traffic, dict) and traffic["isp"]["sockets"] == 1
+def test_no_worker_below_its_threshold_when_told_so_or_for_resolvers_it_cannot_ask() -> None:
+    for run in (check(10_000), check(0, workers=0)):
+        traffic = run.settings["traffic"]
+        assert isinstance(traffic, dict) and traffic["isp"]["sockets"] == 1 and run.settings["worker"] is None
     plain = Resolver("a", "A", "127.0.0.1", 53, Protocol.UDP, Role.SUBJECT)
     assert eligible([plain])
     assert not eligible([plain, dataclasses.replace(plain, qps=100.0)])
@@ -141,8 +142,7 @@ def test_a_worker_that_dies_ends_the_stream_with_an_error() -> None:
     async def run(port: int) -> None:
         resolver = Resolver("isp", "ISP", "127.0.0.1", port, Protocol.UDP, Role.SUBJECT)
         async with WorkerEngine([resolver], SETTINGS.probe, window=64) as engine:
-            assert engine._process is not None
-            pid = engine._process.pid
+            pid = engine._children[0].process.pid
 
             def questions():  # the worker is killed while questions are still being fed
                 for i in range(5000):
@@ -157,3 +157,12 @@ def test_a_worker_that_dies_ends_the_stream_with_an_error() -> None:
 
     with fake_dns(slow) as server, pytest.raises(WorkerError, match="stopped"):
         asyncio.run(run(server.port))
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "65", "1.5"])
+def test_a_bad_worker_count_is_refused_with_exit_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from checker.cli import main
+
+    assert main(["check", "--workers", value]) == 2
+    err = capsys.readouterr().err
+    assert "argument --workers:" in err and "whole number from 0 to 64" in err and "Traceback" not in err
