@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import importlib
@@ -79,6 +80,8 @@ class Pacer:
 
     RECOVER = 1.02
     """Each answer raises the adaptive rate by this factor."""
+    WINDOW = 1.0
+    """Seconds of answers the observed rate counts (rate limits count per second)."""
 
     def __init__(self, qps: float | None, *, adaptive: bool = True, floor: float = 5.0) -> None:
         self.qps = qps
@@ -91,7 +94,8 @@ class Pacer:
         self.slowest: float | None = None
         """The lowest rate reached, for the report."""
         self._next = 0.0
-        self._answers: list[float] = []
+        self._answers: collections.deque[float] = collections.deque()
+        """When each answer of the last ``WINDOW`` seconds came."""
         self._answered_since_cut = True
 
     async def tick(self) -> None:
@@ -116,9 +120,10 @@ class Pacer:
             return
         self._answered_since_cut = True
         now = time.monotonic()
-        self._answers.append(now)
-        if len(self._answers) > 256:
-            del self._answers[:128]
+        answers = self._answers
+        answers.append(now)
+        while answers[0] < now - self.WINDOW:
+            answers.popleft()
         if self.rate is not None and (self.qps is None or self.rate < self.qps):
             self.rate *= self.RECOVER
             ceiling = self.qps if self.qps is not None else self._observed() * 4
@@ -144,11 +149,19 @@ class Pacer:
         self.slowest = self.rate if self.slowest is None else min(self.slowest, self.rate)
 
     def _observed(self) -> float:
-        """Answers a second over the recent ones; a cautious guess when there are few."""
-        if len(self._answers) < 2:
+        """Answers a second over the last ``WINDOW`` seconds; a cautious guess before any.
+
+        Counted over a whole window, not over the span between the first and last answer: a rate
+        limit lets a burst through at once (Unbound's ``ip-ratelimit`` and BIND's RRL count per
+        second), and ten answers within a millisecond are ten a second to such a resolver, not
+        ten thousand."""
+        now = time.monotonic()
+        answers = self._answers
+        while answers and answers[0] < now - self.WINDOW:
+            answers.popleft()
+        if not answers:
             return max(self.floor * 2, 100.0)
-        span = self._answers[-1] - self._answers[0]
-        return max(self.floor * 2, (len(self._answers) - 1) / span) if span > 0 else 1000.0
+        return max(self.floor * 2, len(answers) / self.WINDOW)
 
 
 class Engine:

@@ -376,6 +376,10 @@ def _load(path: Path, error: type[BlockauditError], caps: Caps | None) -> Node:
         # libyaml puts the end of a file without a final line end on the line after it
         line = min(mark.line + 1, line_at(text, len(text))) if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
+        if "maximum nesting depth" in problem:
+            # libyaml from 0.2.6 (PyYAML 6.0.4's wheels) stops its scanner at 1,000 levels, and the
+            # scanner runs ahead of the events _prescan counts: the same refusal, in our words.
+            raise error(f"nested too deeply (more than {MAX_DEPTH} levels)", path=label, line=line) from None
         raise error(f"malformed YAML: {problem}", path=label, line=line) from None
     except yaml.reader.ReaderError as exc:
         # libyaml's position counts UTF-8 bytes, PyYAML's characters: find the character instead.

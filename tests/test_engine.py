@@ -103,6 +103,25 @@ def test_pacer_cuts_for_losses_among_answers_but_only_once_for_silence() -> None
     assert silent.rate is not None and silent.rate < 500  # answering again: losses count again
 
 
+def test_pacer_without_a_cap_cuts_from_the_answers_of_the_last_second_not_a_burst() -> None:
+    """A per-second rate limit lets ten answers through within a millisecond and drops the rest:
+    the first loss cuts the rate to half of ten a second (the floor), not to half of the burst's
+    thousands a second (the CI flake of the rate-limit lab, where one cut left 788 a second)."""
+    from checker.engine import Pacer
+
+    burst = Pacer(None)
+    for _ in range(10):
+        burst.answered()
+    burst.timed_out()
+    assert burst.rate == burst.floor and burst.slowest == burst.floor
+
+    steady = Pacer(None)
+    for _ in range(4000):
+        steady.answered()
+    steady.timed_out()
+    assert steady.rate == 2000  # a fast resolver that loses one answer is slowed to half, not stopped
+
+
 def test_a_run_collects_garbage_less_often_and_undoes_it_after() -> None:
     before = gc.get_threshold()
     with lean_gc():

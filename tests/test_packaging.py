@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    # System site-packages supply the dependencies (no network); the package itself is built
-    # from this checkout into the venv, not taken from the developer's editable install.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # The test runner's own site-packages supply the dependencies and the build backend (no
+    # network): a .pth file lists them after the venv's own. The package itself is built from this
+    # checkout into the venv, not taken from the developer's editable install (a .pth line adds a
+    # folder without running the .pth files in it, so the editable install's path hook stays out).
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    parent = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(site) / "runner-site-packages.pth").write_text("".join(f"{path}\n" for path in parent))
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(ROOT)],
         check=True, cwd=tmp_path,
