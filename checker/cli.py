@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import io
 import json
@@ -463,52 +462,84 @@ class _Progress:
         self.stream.flush()
 
 
+def _replaceable(path: Path) -> bool:
+    """Whether ``write_atomic`` replaces ``path`` (a regular file, or none yet) rather than writing
+    into it (``/dev/stdout``, a FIFO)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+class _Staged:
+    """A file written beside the one it is to replace: ``commit`` syncs it and renames it into
+    place (and syncs the folder), ``discard`` removes it; the old file is intact until ``commit``.
+    A symlink is kept and the file it points to is replaced. A new file gets the mode the umask
+    allows; an existing file keeps its mode."""
+
+    def __init__(self, path: Path) -> None:
+        self.target = Path(os.path.realpath(path))
+        try:
+            self.mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            self.mode = 0o666 & ~umask
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+        self.path = Path(tmp)
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
+        self.committed = False
+
+    @property
+    def current(self) -> Path:
+        """Where the written data is now: the temp file, or the target once committed."""
+        return self.target if self.committed else self.path
+
+    def commit(self) -> None:
+        handle = self.handle
+        handle.flush()
+        os.fchmod(handle.fileno(), self.mode)
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(self.path, self.target)
+        self.committed = True
+        try:  # make the rename itself durable (best effort: not every file system syncs a folder)
+            folder = os.open(self.target.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(folder)
+        except OSError:
+            pass
+        finally:
+            os.close(folder)
+
+    def discard(self) -> None:
+        """Remove the temp file, unless it was committed (safe to call more than once)."""
+        self.handle.close()
+        if not self.committed:
+            self.path.unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
     """Write a file whole or not at all: a temp file beside it, synced to disk, then a rename
     (and the folder synced); on any error the temp file is removed and the old file is intact.
 
     ``data`` is the bytes, or a function that writes them to the open file (a report too large
-    to hold). A symlink is kept and the file it points to is replaced; a path that is not a
-    regular file (``/dev/stdout``, a FIFO) is written to directly, never replaced. A new file
-    gets the mode the umask allows; an existing file keeps its mode.
+    to hold). A path that is not a regular file (``/dev/stdout``, a FIFO) is written to directly,
+    never replaced (see ``_Staged`` for symlinks and modes).
     """
     write: Callable[[BinaryIO], object] = data if callable(data) else (lambda handle: handle.write(data))
-    try:
-        existing: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        existing = None
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
+    if not _replaceable(path):
         with open(path, "wb") as handle:
             write(handle)
         return
-    target = Path(os.path.realpath(path))
-    if existing is not None:
-        mode = stat.S_IMODE(existing.st_mode)
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    staged = _Staged(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable (best effort: not every file system syncs a folder)
-        folder = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder)
-    except OSError:
-        pass
+        write(staged.handle)
+        staged.commit()
     finally:
-        os.close(folder)
+        staged.discard()
 
 
 def _check_report_paths(specs: Sequence[ReportSpec], templates: Path | None) -> None:
@@ -708,12 +739,22 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
             recorder.flush()
             store.finish_run(run.id, run.finished_at, view)
             store.close()
-        spooled = None
-        if specs:
-            json_file = output.spool.folder / "report.json"
-            with json_file.open("wb") as handle:
-                spooled = (json_file, output.write_json(run, handle))
+        # The JSON report is written once, straight into a temp file beside the first JSON
+        # report's path (renamed into place with the others, once every report has rendered),
+        # or into the spool's folder when only its digest is needed.
+        spooled: Spooled | None = None
+        staged: _Staged | None = None
+        first = next((spec for spec in specs if spec.format is Format.JSON and spec.path != "-"
+                      and _replaceable(Path(spec.path))), None)
         try:
+            if first is not None:
+                staged = _Staged(Path(first.path))
+                spooled = Spooled(output.write_json(run, staged.handle), staged, first)
+                staged.handle.flush()
+            elif specs:
+                json_file = output.spool.folder / "report.json"
+                with json_file.open("wb") as handle:
+                    spooled = Spooled(output.write_json(run, handle), json_file)
             _write_reports(specs, view, args.templates, spooled=spooled)
         except Exception as exc:
             if args.templates is None or isinstance(exc, BlockauditError):
@@ -721,6 +762,9 @@ def _cmd_check(args: argparse.Namespace) -> ExitStatus:
             # A user's own template failed while rendering: their input, not ours. Nothing was written.
             raise UsageError(f"a report template failed: {type(exc).__name__}: {exc}",
                              path=str(args.templates)) from None
+        finally:
+            if staged is not None:
+                staged.discard()
     if not args.quiet:
         sys.stderr.write(summary(view, args.templates))
     return _exit_for(Status(view["summary"]["status"]))
@@ -737,26 +781,47 @@ def _rendered_at(view: dict[str, Any]) -> dt.datetime:
     return finished or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A JSON report already written to a file (a streamed run)."""
+
+    sha256: str
+    """Its SHA-256."""
+    file: Path | _Staged
+    """Where it is: a file of the spool, or a temp file staged beside the report it becomes."""
+    spec: ReportSpec | None = None
+    """The report the staged file becomes."""
+
+    def copy(self, handle: BinaryIO) -> None:
+        """Copy it to ``handle``."""
+        _copy_file(self.file.current if isinstance(self.file, _Staged) else self.file, handle)
+
+
 def _write_reports(specs: Sequence[ReportSpec], view: dict[str, Any], templates: Path | None,
-                   source: str | None = None, spooled: tuple[Path, str] | None = None) -> None:
+                   source: str | None = None, spooled: Spooled | None = None) -> None:
     """Render every report first, then write them: a render error leaves every file untouched.
 
-    ``spooled`` is a JSON report already written to a file, with its SHA-256 (a streamed run):
-    JSON reports are copied from it, and ``view`` serves only the other formats.
+    ``spooled`` is a JSON report already written to a file (a streamed run): its staged file is
+    renamed into place, other JSON reports are copied from it, and ``view`` serves only the
+    other formats.
     """
     text = source if source is not None else json_text(view) if spooled is None else ""
-    digest = spooled[1] if spooled is not None else sha256(text)
+    digest = spooled.sha256 if spooled is not None else sha256(text)
     options = RenderOptions(rendered_at=_rendered_at(view), source_sha256=digest, templates=templates)
-    rendered: list[tuple[ReportSpec, bytes | Callable[[BinaryIO], object]]] = []
+    rendered: list[tuple[ReportSpec, bytes | Callable[[BinaryIO], object] | _Staged]] = []
     for spec in specs:
-        if spec.format is Format.JSON and spooled is not None:
-            rendered.append((spec, functools.partial(_copy_file, spooled[0])))
+        if spooled is not None and spec is spooled.spec and isinstance(spooled.file, _Staged):
+            rendered.append((spec, spooled.file))
+        elif spec.format is Format.JSON and spooled is not None:
+            rendered.append((spec, spooled.copy))
         elif spec.format is Format.JSON and source is not None:
             rendered.append((spec, text.encode("utf-8")))
         else:
             rendered.append((spec, render(spec.format, view, options)))
     for spec, data in rendered:
-        if spec.path != "-":
+        if isinstance(data, _Staged):
+            data.commit()
+        elif spec.path != "-":
             write_atomic(Path(spec.path), data)
         elif callable(data):
             data(sys.stdout.buffer)

@@ -22,6 +22,7 @@ from checker.cli import ExitStatus, main, write_atomic
 from checker.errors import UsageError
 from checker.report import Format
 from checker.report import render as real_render
+from checker.report.stream import ReportOutput
 from tests.fakedns import fake_dns
 from tests.test_audit import authoritative, blocking
 from tests.test_cli import FAST, ORDER, resolver_file
@@ -116,16 +117,18 @@ def test_data_is_synced_before_the_rename_and_the_folder_after(tmp_path: Path, m
 # --------------------------------------------------------------------------- every command that writes
 
 
-def test_every_writer_goes_through_write_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """render (every format), check (every format, streamed JSON too), report, export and import."""
+def test_every_writer_stages_its_file_beside_the_old_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """render (every format), check (every format; the streamed JSON is written straight into its
+    staged file), report, export and import: each file goes through ``cli._Staged`` (synced, then
+    renamed into place), by ``write_atomic`` or directly."""
     written: list[Path] = []
-    real = cli.write_atomic
+    real = cli._Staged.__init__
 
-    def spy(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    def spy(self: cli._Staged, path: Path) -> None:
         written.append(Path(path))
-        real(path, data)
+        real(self, path)
 
-    monkeypatch.setattr(cli, "write_atomic", spy)
+    monkeypatch.setattr(cli._Staged, "__init__", spy)
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     formats = [f.value for f in Format if f is not Format.PDF]
 
@@ -207,25 +210,52 @@ def test_check_keeps_old_reports_when_a_serialiser_fails(tmp_path: Path, monkeyp
     assert leftovers(tmp_path) == []
 
 
-def test_check_keeps_the_old_json_when_the_disk_fills_while_copying_the_spool(
+def test_check_keeps_the_old_json_when_the_disk_fills_while_writing_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The streamed JSON report goes straight into a temp file beside the old one: a full disk
+    half way leaves the old report and no temp file."""
     order = tmp_path / "order.yaml"
     order.write_text(ORDER)
     out = tmp_path / "out.json"
     out.write_bytes(OLD)
 
-    def copy_half(source: Path, handle: BinaryIO) -> None:
-        handle.write(source.read_bytes()[:100])
+    def write_half(self: ReportOutput, run: object, stream: BinaryIO) -> str:
+        stream.write(b'{"run": ')
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
-    monkeypatch.setattr(cli, "_copy_file", copy_half)
+    monkeypatch.setattr(ReportOutput, "write_json", write_half)
     with fake_dns(blocking) as s, fake_dns(authoritative) as c:
         code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
                      "--no-db", *FAST, "--report", f"json:{out}"])
     assert code == ExitStatus.ERROR
     assert "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == OLD
+    assert leftovers(tmp_path) == []
+
+
+def test_check_keeps_the_second_old_json_when_the_disk_fills_while_copying_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A second JSON report is copied from the first: a full disk while copying keeps the old
+    second report whole, and the first (already in place) is complete."""
+    order = tmp_path / "order.yaml"
+    order.write_text(ORDER)
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    second.write_bytes(OLD)
+
+    def copy_half(source: Path, handle: BinaryIO) -> None:
+        handle.write(source.read_bytes()[:100])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(second))
+
+    monkeypatch.setattr(cli, "_copy_file", copy_half)
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
+                     "--no-db", *FAST, "--report", f"json:{first}", "--report", f"json:{second}"])
+    assert code == ExitStatus.ERROR
+    assert "No space left on device" in capsys.readouterr().err
+    assert second.read_bytes() == OLD
+    assert json.loads(first.read_text())["summary"]["status"]
     assert leftovers(tmp_path) == []
 
 

@@ -13,7 +13,7 @@ from checker.models import Protocol, Resolver, ResolverSet, Role
 from checker.orders.loader import merge
 from checker.probe.client import ProbeSettings
 from checker.report.render import json_text, sha256
-from checker.report.stream import Evidence, ReportOutput, good
+from checker.report.stream import Evidence, ReportOutput, Spool, good
 from checker.report.view import view_model
 from tests.fakedns import fake_dns
 from tests.test_audit import blocking, many_names_order, order, wide_zone
@@ -110,3 +110,37 @@ def test_evidence_none_keeps_no_bytes() -> None:
         assert all(o["wire"] is None for o in report["controls"])
     finally:
         output.close()
+
+
+def joined(spool: Spool, section: str) -> list[bytes]:
+    return list(spool.joined(section))
+
+
+def test_the_spool_sorts_by_key_and_keeps_ties_in_arrival_order() -> None:
+    spool = Spool()
+    try:
+        for key, body in [("b", b'"b1"'), ("a", b'"a1"'), ("c", b'"c1"'), ("a", b'"a2"')]:
+            spool.add("results", key, body)
+            spool.add("controls", key, body.upper())
+        assert b"".join(joined(spool, "results")) == b',\n    "a1",\n    "a2",\n    "b1",\n    "c1"'
+        assert b"".join(joined(spool, "controls")) == b',\n    "A1",\n    "A2",\n    "B1",\n    "C1"'
+        assert joined(spool, "nothing") == []
+    finally:
+        spool.close()
+    assert not spool.folder.exists()
+
+
+def test_the_spool_reads_items_that_came_in_order_at_once_and_never_splits_one() -> None:
+    spool = Spool()
+    spool.READ = 64
+    try:
+        bodies = [f'"{n:03d}"'.encode() for n in range(100)] + [b'"' + b"x" * 200 + b'"']
+        for n, body in enumerate(bodies):
+            spool.add("results", f"{n:03d}", body)
+        pieces = joined(spool, "results")
+        assert b"".join(pieces) == b"".join(b",\n    " + body for body in bodies)
+        assert 1 < len(pieces) < len(bodies) / 4  # runs read together, not an item at a time
+        assert all(piece.startswith(b",\n    ") for piece in pieces)  # cut only between items
+        assert pieces[-1].endswith(b',\n    "' + b"x" * 200 + b'"')  # an item longer than READ comes whole
+    finally:
+        spool.close()

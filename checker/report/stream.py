@@ -12,13 +12,14 @@
 
 ``write_json`` then writes the JSON report byte for byte as ``json_text(view_model(run))`` would
 for the same results, without ever building it in memory: each result and control answer is one
-line (``json_item``), spliced into the indented rest.
+line (``json_item``), spliced into the indented rest (``json_frame``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -28,14 +29,12 @@ from pathlib import Path
 from typing import IO
 
 from checker.models import Observation, QueryKind, Result, Run, Verdict
-from checker.report.render import LISTS, json_chunks, json_item
+from checker.report.render import ITEM_SEPARATOR, LISTS, json_frame, json_item_bytes, list_closing, list_opening
 from checker.report.view import View, observation, result, view_model
 from checker.tally import Tally
 
 KEEP = 10_000
 """Results kept in memory for the reports other than JSON (all of them up to this many)."""
-WRITE_CHUNK = 1 << 20
-"""Characters of the JSON report encoded, hashed and written at once."""
 _KIND_ORDER = {QueryKind.ORDERED: 0, QueryKind.EXEMPTION: 1, QueryKind.CANARY: 2}
 
 
@@ -72,41 +71,76 @@ def control_key(obs: Observation) -> str:
 
 
 class Spool:
-    """Report items on disk, in a temporary SQLite file, read back sorted by key."""
+    """Report items on disk, read back sorted by key.
+
+    Each item's text goes to a flat file in the order it came, after ``ITEM_SEPARATOR``, so the
+    items are already joined as the report joins them; a temporary SQLite table holds each
+    item's key and where its text lies, and sorts those small rows at the end (not the text: a
+    result is half a kilobyte). Items read back in a run of the file are read at once, and a
+    list that came in order (a sorted list checked at one subject) is copied in megabytes."""
 
     BATCH = 2000
+    READ = 1 << 22
+    """Bytes read from the flat file at once, at most."""
+    _SEPARATOR = ITEM_SEPARATOR.encode("utf-8")
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="blockaudit-spool-", dir=folder))
         self.path = self.folder / "spool.sqlite"
+        self._text = open(self.folder / "items", "w+b", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self._end = 0
         self._db = sqlite3.connect(self.path)
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;"
-            "CREATE TABLE items (section TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);"
+            "CREATE TABLE items (section TEXT NOT NULL, key TEXT NOT NULL, start INTEGER NOT NULL,"
+            " size INTEGER NOT NULL);"
         )
-        self._pending: list[tuple[str, str, str]] = []
+        self._pending: list[tuple[str, str, int, int]] = []
         self.counts: dict[str, int] = {}
 
-    def add(self, section: str, key: str, body: str) -> None:
-        self._pending.append((section, key, body))
+    def add(self, section: str, key: str, body: bytes) -> None:
+        """Keep ``body`` (one entry, UTF-8) under ``key`` in ``section``."""
+        item = self._SEPARATOR + body
+        self._text.write(item)
+        self._pending.append((section, key, self._end, len(item)))
+        self._end += len(item)
         self.counts[section] = self.counts.get(section, 0) + 1
         if len(self._pending) >= self.BATCH:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
-            self._db.executemany("INSERT INTO items VALUES (?, ?, ?)", self._pending)
+            self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", self._pending)
             self._pending = []
 
-    def read(self, section: str) -> Iterator[str]:
-        """The bodies of ``section``, sorted by key (ties in the order they came)."""
+    def joined(self, section: str) -> Iterator[bytes]:
+        """The entries of ``section`` sorted by key (ties in the order they came), each after
+        ``ITEM_SEPARATOR``, in pieces of up to ``READ`` bytes (one entry may be longer)."""
         self._flush()
-        cursor = self._db.execute("SELECT body FROM items WHERE section = ? ORDER BY key, rowid", (section,))
-        for (body,) in cursor:
-            yield body
+        self._text.flush()
+        cursor = self._db.execute("SELECT start, size FROM items WHERE section = ? ORDER BY key, rowid", (section,))
+        begin = end = 0
+        for start, size in cursor:
+            if start != end or end - begin >= self.READ:
+                if end > begin:
+                    yield self._read(begin, end)
+                begin = start
+            end = start + size
+        if end > begin:
+            yield self._read(begin, end)
+
+    def _read(self, begin: int, end: int) -> bytes:
+        data = os.pread(self._text.fileno(), end - begin, begin)
+        while len(data) < end - begin:  # a regular file reads whole; this is only in case
+            more = os.pread(self._text.fileno(), end - begin - len(data), begin + len(data))
+            if not more:
+                raise OSError(f"the report spool {self.folder} was cut short")
+            data += more
+        return data
 
     def close(self) -> None:
         self._db.close()
+        self._text.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -138,7 +172,7 @@ class ReportOutput:
         if self.evidence is Evidence.FAILURES and not good(item):
             self._failing.add(item.query.name)  # its control answers keep their bytes
         self.tally.add(item)
-        self.spool.add("results", result_key(item), json_item(result(item)))
+        self.spool.add("results", result_key(item), json_item_bytes(result(item)))
         if self.on_result is not None:
             self.on_result(item)
         self._keep(item)
@@ -146,7 +180,7 @@ class ReportOutput:
     def control(self, obs: Observation) -> None:
         if self.evidence is Evidence.NONE or (self.evidence is Evidence.FAILURES and obs.qname not in self._failing):
             obs = _bare(obs)
-        self.spool.add("controls", control_key(obs), json_item(observation(obs)))
+        self.spool.add("controls", control_key(obs), json_item_bytes(observation(obs)))
         if self._all and self._all_controls and len(self.kept_controls) < self.keep * 2:
             self.kept_controls.append(obs)
         else:
@@ -186,26 +220,29 @@ class ReportOutput:
         return view
 
     def write_json(self, run: Run, stream: IO[bytes]) -> str:
-        """Write the full JSON report to ``stream``; return its SHA-256."""
-        header = view_model(run, self.tally, results=False)
+        """Write the full JSON report to ``stream``; return its SHA-256. The spool's entries are
+        copied as they lie, so this costs little more than reading them back."""
         digest = hashlib.sha256()
-        lists = {name: self.spool.read(name) for name in LISTS}
-        parts: list[str] = []
-        size = 0
-        for part in json_chunks(header, lists):  # a megabyte at a time: a write per line cost more than the lines
-            parts.append(part)
-            size += len(part)
-            if size >= WRITE_CHUNK:
-                self._write("".join(parts), digest, stream)
-                parts, size = [], 0
-        self._write("".join(parts), digest, stream)
-        return digest.hexdigest()
 
-    @staticmethod
-    def _write(text: str, digest: hashlib._Hash, stream: IO[bytes]) -> None:
-        data = text.encode("utf-8")
-        digest.update(data)
-        stream.write(data)
+        def write(data: bytes) -> None:
+            digest.update(data)
+            stream.write(data)
+
+        pieces = json_frame(view_model(run, self.tally, results=False))
+        skip = len(ITEM_SEPARATOR)
+        for name, before in zip(LISTS, pieces, strict=False):
+            write(before.encode("utf-8"))
+            first = True
+            for joined in self.spool.joined(name):
+                if first:
+                    write(list_opening(name).encode("utf-8"))
+                    write(joined[skip:])
+                    first = False
+                else:
+                    write(joined)
+            write(list_closing(name, first).encode("utf-8"))
+        write(pieces[-1].encode("utf-8"))
+        return digest.hexdigest()
 
     def close(self) -> None:
         self.spool.close()

@@ -47,11 +47,11 @@ that goes silent with ``Q_left`` questions left is tighter:
 
     T - t_fault <= Q_left * A / qps + (ceil(Q_left / C) + phases left) * W + T_FIXED
 
-(``timeout_bound``) and the engine does not keep it: ``test_silent_resolver_costs_only_timeout_and_retries``
-is an expected failure until it does (measured: 30 s where this allows 11). A resolver killed on loopback
-is not silent under asyncio's loop (every query gets an ICMP port unreachable, so it fails at once), but
-it is under uvloop, which stops reading the socket after the first one:
-``test_subject_restarted_mid_run[uvloop]`` is the other expected failure.
+(``timeout_bound``), and ``test_silent_resolver_costs_only_timeout_and_retries`` holds the engine to it
+(since ``b362e6a``: a silent resolver's rate is cut once, not to the floor, and paced questions no longer
+hold up the feeder). A resolver killed on loopback is not silent under asyncio's loop (every query gets an
+ICMP port unreachable, so it fails at once); uvloop stopped reading the socket after the first one until
+the mux learned to watch it again, which ``test_subject_restarted_mid_run[uvloop]`` keeps fixed.
 """
 
 from __future__ import annotations
