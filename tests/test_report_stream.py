@@ -113,7 +113,7 @@ def test_evidence_none_keeps_no_bytes() -> None:
 
 
 def joined(spool: Spool, section: str) -> list[bytes]:
-    return list(spool.joined(section))
+    return [bytes(piece) for piece in spool.joined(section)]  # each piece is read into the same buffer
 
 
 def test_the_spool_sorts_by_key_and_keeps_ties_in_arrival_order() -> None:
@@ -140,6 +140,7 @@ def test_the_spool_reads_items_that_came_in_order_at_once_and_never_splits_one()
         pieces = joined(spool, "results")
         assert b"".join(pieces) == b"".join(b",\n    " + body for body in bodies)
         assert 1 < len(pieces) < len(bodies) / 4  # runs read together, not an item at a time
+        assert all(len(piece) <= spool.READ for piece in pieces[:-1])
         assert all(piece.startswith(b",\n    ") for piece in pieces)  # cut only between items
         assert pieces[-1].endswith(b',\n    "' + b"x" * 200 + b'"')  # an item longer than READ comes whole
     finally:
