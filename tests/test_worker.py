@@ -166,3 +166,15 @@ def test_a_bad_worker_count_is_refused_with_exit_2(value: str, capsys: pytest.Ca
     assert main(["check", "--workers", value]) == 2
     err = capsys.readouterr().err
     assert "argument --workers:" in err and "whole number from 0 to 64" in err and "Traceback" not in err
+
+
+def test_the_worker_reports_its_own_peak_not_the_one_it_was_forked_from() -> None:
+    """``VmHWM`` counts from ``exec``; ``ru_maxrss`` would carry the main process's size over."""
+    import resource
+
+    from checker.worker import peak_rss_kib
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    with open("/proc/self/status", encoding="ascii") as status:
+        hwm = next(float(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    assert 0 < peak_rss_kib(used) <= hwm * 1.1 + 1024
