@@ -49,8 +49,9 @@ What it measures, for each N and each of ``--runs`` runs (the table shows the me
   - *Wall time*: the whole process, interpreter start to exit (loading, every phase, the
     verdicts, rendering and writing the report).
   - *Peak RSS*: ``ru_maxrss`` of that child, from ``os.wait4``, plus the peak RSS of the worker
-    process that asked its names (``checker.worker``; the report's ``run.settings.worker``): the
-    two added are an upper bound on the memory the run held at once. Linux counts in
+    processes that asked its names, added up (``checker.worker``, each its own ``VmHWM``; the
+    report's ``run.settings.worker``): the sum is an upper bound on the memory the run held at
+    once. Linux counts in
     ``ru_maxrss`` the high-water mark of the process that started the child, so this process
     stays small (reports are parsed in a child of their own) and prints that floor as
     ``benchmark_peak_rss_mib``.
@@ -379,8 +380,8 @@ class Blockaudit:
     wall_s: float
     """Wall time of the whole process."""
     peak_rss_mib: float
-    """``ru_maxrss`` of this child, plus the peak RSS of its worker process when one asked the
-    names (an upper bound on what both held at once)."""
+    """``ru_maxrss`` of this child, plus the peak RSS of its worker processes when they asked the
+    names (an upper bound on what all held at once)."""
     cpu_s: float
     """User plus system CPU seconds of this child and of its worker process."""
     queries: int
