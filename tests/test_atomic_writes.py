@@ -201,13 +201,18 @@ def test_check_keeps_old_reports_when_a_serialiser_fails(tmp_path: Path, monkeyp
         return real_render(fmt, view, options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cli, "render", render)
-    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
-        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
-                     "--no-db", *FAST, "--report", f"json:{out_json}", "--report", f"html:{out_html}"])
+    code = check_with_reports(tmp_path, order, "--report", f"json:{out_json}", "--report", f"html:{out_html}")
     assert code == ExitStatus.ERROR
     assert "simulated" in capsys.readouterr().err
     assert out_json.read_bytes() == OLD and out_html.read_bytes() == OLD
     assert leftovers(tmp_path) == []
+
+
+def check_with_reports(tmp_path: Path, order: Path, *reports: str) -> int:
+    """``check`` of ``order`` at a blocking subject and a control, without the store."""
+    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
+        return main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
+                     "--no-db", *FAST, *reports])
 
 
 def test_check_keeps_the_old_json_when_the_disk_fills_while_writing_it(
@@ -225,9 +230,7 @@ def test_check_keeps_the_old_json_when_the_disk_fills_while_writing_it(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
     monkeypatch.setattr(ReportOutput, "write_json", write_half)
-    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
-        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
-                     "--no-db", *FAST, "--report", f"json:{out}"])
+    code = check_with_reports(tmp_path, order, "--report", f"json:{out}")
     assert code == ExitStatus.ERROR
     assert "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == OLD
@@ -249,9 +252,7 @@ def test_check_keeps_the_second_old_json_when_the_disk_fills_while_copying_it(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(second))
 
     monkeypatch.setattr(cli, "_copy_file", copy_half)
-    with fake_dns(blocking) as s, fake_dns(authoritative) as c:
-        code = main(["check", str(order), "--resolvers", str(resolver_file(tmp_path, s.port, c.port)), "-q",
-                     "--no-db", *FAST, "--report", f"json:{first}", "--report", f"json:{second}"])
+    code = check_with_reports(tmp_path, order, "--report", f"json:{first}", "--report", f"json:{second}")
     assert code == ExitStatus.ERROR
     assert "No space left on device" in capsys.readouterr().err
     assert second.read_bytes() == OLD
