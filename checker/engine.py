@@ -119,11 +119,8 @@ class Pacer:
         if not self.adaptive:
             return
         self._answered_since_cut = True
-        now = time.monotonic()
-        answers = self._answers
-        answers.append(now)
-        while answers[0] < now - self.WINDOW:
-            answers.popleft()
+        self._answers.append(time.monotonic())
+        self._recent()
         if self.rate is not None and (self.qps is None or self.rate < self.qps):
             self.rate *= self.RECOVER
             ceiling = self.qps if self.qps is not None else self._observed() * 4
@@ -155,13 +152,17 @@ class Pacer:
         limit lets a burst through at once (Unbound's ``ip-ratelimit`` and BIND's RRL count per
         second), and ten answers within a millisecond are ten a second to such a resolver, not
         ten thousand."""
-        now = time.monotonic()
-        answers = self._answers
-        while answers and answers[0] < now - self.WINDOW:
-            answers.popleft()
-        if not answers:
+        recent = self._recent()
+        if not recent:
             return max(self.floor * 2, 100.0)
-        return max(self.floor * 2, len(answers) / self.WINDOW)
+        return max(self.floor * 2, recent / self.WINDOW)
+
+    def _recent(self) -> int:
+        """Forget the answers older than ``WINDOW``; return how many are left."""
+        answers, since = self._answers, time.monotonic() - self.WINDOW
+        while answers and answers[0] < since:
+            answers.popleft()
+        return len(answers)
 
 
 class Engine:

@@ -233,7 +233,7 @@ class ReportOutput:
             stream.write(data)
 
         pieces = json_frame(view_model(run, self.tally, results=False))
-        skip = len(ITEM_SEPARATOR)
+        skip = len(Spool._SEPARATOR)
         for name, before in zip(LISTS, pieces, strict=False):
             write(before.encode("utf-8"))
             first = True
